@@ -1,0 +1,156 @@
+"""The small named world every test lives in, and the sandbox Flickr.
+
+Client A (`alpha`) has two linked Flickr accounts, client B (`beta`) one. All tokens are real
+sandbox tokens, so a job run in a test signs a real call to the sandbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import dramatiq
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import ApiClient, FlickrAccount
+from accounts.services import account_link, api_client_create, flickr_app_get_or_create
+
+
+@dataclass
+class Sandbox:
+    app: Any
+    server: Any
+    url: str
+
+
+@dataclass
+class Client:
+    model: ApiClient
+    key: str = field(repr=False)
+    accounts: list[FlickrAccount]
+
+    def api(self) -> APIClient:
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {self.key}")
+        return api
+
+
+@dataclass
+class World:
+    alpha: Client
+    beta: Client
+    sandbox: Sandbox
+    tokens: dict[str, tuple[str, str]] = field(repr=False)  # user_id -> (token, secret)
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[Sandbox]:
+    from flickr.fake import FakeFlickr, SandboxServer
+
+    app = FakeFlickr(seed=1, control=True)
+    server = SandboxServer(app, host="127.0.0.1", port=0).start()
+    yield Sandbox(app=app, server=server, url=server.url)
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server: Sandbox, settings: Any) -> Iterator[Sandbox]:
+    """The sandbox, clean, with the hub pointed at it."""
+    from flickr.fake import SANDBOX_CONSUMER_KEY, SANDBOX_CONSUMER_SECRET
+
+    sandbox_server.app.faults.clear()
+    sandbox_server.app.counters.reset()
+    base = sandbox_server.url
+    settings.FLICKR_REST_URL = f"{base}/services/rest/"
+    settings.FLICKR_UPLOAD_URL = f"{base}/services/upload/"
+    settings.FLICKR_REPLACE_URL = f"{base}/services/replace/"
+    settings.FLICKR_API_KEY = SANDBOX_CONSUMER_KEY
+    settings.FLICKR_API_SECRET = SANDBOX_CONSUMER_SECRET
+    settings.FLICKR_TIMEOUT_SECONDS = 5
+    yield sandbox_server
+    sandbox_server.app.faults.clear()
+
+
+def _client_with_accounts(name: str, sandbox: Sandbox, users: list[tuple[str, str]], tokens: dict) -> Client:
+    from flickr.fake import SANDBOX_CONSUMER_KEY, SANDBOX_CONSUMER_SECRET
+
+    model, key = api_client_create(name=name)
+    app = flickr_app_get_or_create(
+        api_key=SANDBOX_CONSUMER_KEY, api_secret=SANDBOX_CONSUMER_SECRET, server_app=True
+    )
+    accounts = []
+    for nsid, perms in users:
+        token, secret = sandbox.app.state.issue_access_token(
+            consumer_key=SANDBOX_CONSUMER_KEY, nsid=nsid, perms=perms
+        )
+        account, _ = account_link(
+            client=model,
+            app=app,
+            nsid=nsid,
+            username=f"user-{nsid}",
+            fullname="",
+            perms=perms,
+            token=token,
+            token_secret=secret,
+        )
+        tokens[str(account.user_id)] = (token, secret)
+        accounts.append(account)
+    return Client(model=model, key=key, accounts=accounts)
+
+
+def sandbox_nsids(sandbox: Sandbox) -> list[str]:
+    users = sandbox.app.state.users
+    items = users.values() if isinstance(users, dict) else users
+    return [u["nsid"] if isinstance(u, dict) else u.nsid for u in items]
+
+
+@pytest.fixture
+def world(db: Any, sandbox: Sandbox) -> World:
+    nsids = sandbox_nsids(sandbox)
+    tokens: dict[str, tuple[str, str]] = {}
+    alpha = _client_with_accounts("alpha", sandbox, [(nsids[0], "delete"), (nsids[1], "read")], tokens)
+    beta = _client_with_accounts("beta", sandbox, [(nsids[2], "write")], tokens)
+    return World(alpha=alpha, beta=beta, sandbox=sandbox, tokens=tokens)
+
+
+@pytest.fixture(autouse=True)
+def _no_background_sweeper(settings: Any) -> None:
+    # Tests call jobs_sweep themselves; a sweeper thread would race them.
+    settings.JOB_SWEEP_INTERVAL_SECONDS = 0
+
+
+@pytest.fixture
+def stub_broker() -> Iterator[dramatiq.Broker]:
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    yield broker
+    broker.flush_all()
+
+
+@pytest.fixture
+def stub_worker(stub_broker: dramatiq.Broker) -> Iterator[dramatiq.Worker]:
+    worker = dramatiq.Worker(stub_broker, worker_threads=4, worker_timeout=50)
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+def run_queued_jobs(broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+    """Runs every queued message to the end, including retries published while running."""
+    queues = ("flickr_rest", "flickr_upload", "flickr_replace")
+    for _ in range(50):
+        for queue in queues:
+            if queue in broker.queues:
+                broker.join(queue, fail_fast=True, timeout=30_000)
+        worker.join()
+        if not any(q.unfinished_tasks for q in broker.queues.values()):
+            return
+    raise AssertionError("jobs kept being re-queued")
+
+
+@pytest.fixture(autouse=True)
+def _quick_retries(settings: Any) -> None:
+    settings.JOB_RETRY_MIN_BACKOFF_MS = 5
+    settings.JOB_RETRY_MAX_BACKOFF_MS = 20

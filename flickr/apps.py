@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class FlickrConfig(AppConfig):
+    name = "flickr"
+    verbose_name = "Flickr"

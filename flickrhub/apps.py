@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class FlickrhubConfig(AppConfig):
+    name = "flickrhub"
+    verbose_name = "FlickrHub"

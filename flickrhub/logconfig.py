@@ -1,0 +1,138 @@
+"""Logging: one JSON object per line on stdout, every line redacted.
+
+structlog renders both its own events and the standard library's (Django, Dramatiq, pika), so
+every line passes through `redact` — the one place that keeps tokens, secrets and API keys out
+of the logs.
+"""
+
+from __future__ import annotations
+
+import logging.config
+import re
+import threading
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+REDACTED = "[redacted]"
+
+# Keys whose values are never logged, whatever they hold.
+_SECRET_KEY_RE = re.compile(
+    r"(token|secret|password|api_key|apikey|authorization|signature|verifier|cookie|x-api-key)",
+    re.IGNORECASE,
+)
+# Secret-looking fragments inside free text: OAuth parameters in URLs and bodies, bearer
+# headers, FlickrHub API keys.
+_SECRET_TEXT_RES = [
+    re.compile(r"(oauth_(?:token|token_secret|signature|verifier)=)[^&\s\"',]+", re.IGNORECASE),
+    re.compile(r"(oauth_(?:token|token_secret|signature|verifier)=\\?\")[^\"\\]+", re.IGNORECASE),
+    re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE),
+    re.compile(r"()\bfh_[A-Za-z0-9]{6,}_[A-Za-z0-9_-]{16,}"),
+]
+
+# Values the vault has decrypted in this process: redacted wherever they show up, even inside
+# an exception message that quotes a URL or a body.
+_known_secrets: set[str] = set()
+_known_lock = threading.Lock()
+_KNOWN_SECRETS_MAX = 10_000
+
+
+def register_secret(value: str) -> None:
+    """Remember a secret so that no later log line can contain it."""
+    if not value or len(value) < 6:
+        return
+    with _known_lock:
+        if len(_known_secrets) >= _KNOWN_SECRETS_MAX:
+            _known_secrets.clear()
+        _known_secrets.add(value)
+
+
+def redact_text(text: str) -> str:
+    for pattern in _SECRET_TEXT_RES:
+        text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+    if _known_secrets:
+        with _known_lock:
+            known = list(_known_secrets)
+        for secret in known:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+    return text
+
+
+def _redact_value(key: str, value: Any) -> Any:
+    if key and _SECRET_KEY_RE.search(key) and key not in _NOT_SECRET_KEYS:
+        return REDACTED if value not in (None, "", [], {}) else value
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value("", v) for v in value]
+    return value
+
+
+# Names that contain a secret-looking word but hold no secret.
+_NOT_SECRET_KEYS = frozenset({"event", "token_status", "has_token", "secret_set"})
+
+
+def redact(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: masks secret keys and secret-looking text in every event."""
+    for key in list(event_dict):
+        event_dict[key] = _redact_value(key, event_dict[key])
+    return event_dict
+
+
+def configure_logging(*, level: str = "INFO", json: bool = True, service: str, env: str) -> None:
+    def add_service(_l: Any, _n: str, ed: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        ed.setdefault("service", service)
+        ed.setdefault("env", env)
+        return ed
+
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_service,
+        structlog.processors.format_exc_info,
+        redact,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {
+                "structured": {
+                    "()": structlog.stdlib.ProcessorFormatter,
+                    "processors": [
+                        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                        renderer,
+                    ],
+                    "foreign_pre_chain": shared,
+                }
+            },
+            "handlers": {
+                "stdout": {
+                    "class": "logging.StreamHandler",
+                    "formatter": "structured",
+                    "stream": "ext://sys.stdout",
+                }
+            },
+            "root": {"handlers": ["stdout"], "level": level},
+            "loggers": {
+                # pika narrates every connection step at INFO.
+                "pika": {"level": "WARNING"},
+                "django.db.backends": {"level": "WARNING"},
+            },
+        }
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )

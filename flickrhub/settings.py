@@ -1,0 +1,325 @@
+"""FlickrHub settings: one module, driven by the environment.
+
+Every variable is documented with its default in `.env.example` (a test checks that the two
+agree). With no `DATABASE_URL`, `BROKER_URL` or `REDIS_URL` the hub runs in its embedded
+default: SQLite, local-memory cache and Dramatiq's in-memory broker, all in one process.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import environ
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A `.env` beside manage.py is read if present; real environment variables win over it.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+SERVICE_NAME = env.str("SERVICE_NAME", default="flickrhub")
+SERVICE_ENV = env.str("SERVICE_ENV", default="local")
+PRODUCTION = SERVICE_ENV == "production"
+DEBUG = env.bool("DEBUG", default=False)
+
+# Where the embedded default keeps its database, generated keys and staged files.
+DATA_DIR = Path(env.str("FLICKRHUB_DATA_DIR", default=str(BASE_DIR / "var")))
+
+
+def _generated_secret(name: str, make: object) -> str:
+    """Outside production, a secret the operator did not set is generated once and kept in
+    DATA_DIR (mode 0600), so the embedded default is safe without a hard-coded value and
+    survives restarts. Production must set it explicitly (checked below)."""
+    path = DATA_DIR / name
+    if path.exists():
+        return path.read_text().strip()
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    value = make() if callable(make) else str(make)
+    path.touch(mode=0o600)
+    path.write_text(value)
+    return value
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="") or (
+    "" if PRODUCTION else _generated_secret("secret_key", lambda: secrets.token_urlsafe(50))
+)
+# Fernet keys for tokens and secrets at rest, newest first, comma-separated. Rotating: put a
+# new key in front, run `manage.py rotate_encryption_keys`, then drop the old one.
+ENCRYPTION_KEYS = env.list("FLICKRHUB_ENCRYPTION_KEYS", default=[]) or (
+    [] if PRODUCTION else [_generated_secret("encryption_key", lambda: Fernet.generate_key().decode())]
+)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The hub's public address (e.g. https://hub.example.com), used in links it hands out.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
+
+if PRODUCTION:
+    problems = []
+    if DEBUG:
+        problems.append("DEBUG must be off")
+    if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure") or len(set(SECRET_KEY)) < 5:
+        problems.append("SECRET_KEY must be set to a long random value (50+ characters)")
+    if not ENCRYPTION_KEYS:
+        problems.append("FLICKRHUB_ENCRYPTION_KEYS must hold at least one Fernet key")
+    if not ALLOWED_HOSTS:
+        problems.append("ALLOWED_HOSTS must name the hub's host names")
+    if problems:
+        raise ImproperlyConfigured(
+            "Refusing to start with SERVICE_ENV=production: "
+            + "; ".join(problems)
+            + ". See .env.example for every variable."
+        )
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_dramatiq",
+    "flickrhub",
+    "accounts",
+    "jobs",
+    "flickr",
+]
+
+MIDDLEWARE = [
+    "flickrhub.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "flickrhub.middleware.ApiBodyLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "flickrhub.urls"
+WSGI_APPLICATION = "flickrhub.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+# SQLite (embedded default) in WAL mode with IMMEDIATE transactions, so the web threads and
+# the in-process worker threads queue for the write lock instead of failing with
+# "database is locked" halfway through a transaction.
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'flickrhub.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+else:
+    # Persistent connections: a new PostgreSQL connection per request costs ~9x in throughput
+    # (PERF-NOTES). Health checks replace connections the server dropped.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=300)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (rate-limit state, locks, response cache) ------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="flickrhub")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": 2,
+                "SOCKET_TIMEOUT": 2,
+            },
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "flickrhub",
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
+
+# --- Broker -----------------------------------------------------------------------------------
+BROKER_URL = env.str("BROKER_URL", default="")
+if BROKER_URL:
+    # Connection behaviour a web process and a worker need, unless the URL says otherwise:
+    # heartbeats so dead peers are noticed, and short connect timeouts so an unreachable broker
+    # becomes a quick 503 instead of a hung request.
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    _parts = urlsplit(BROKER_URL)
+    _query = dict(parse_qsl(_parts.query))
+    for _key, _value in {
+        "heartbeat": "30",
+        "connection_attempts": "2",
+        "retry_delay": "0.5",
+        "socket_timeout": "5",
+        "blocked_connection_timeout": "30",
+    }.items():
+        _query.setdefault(_key, _value)
+    BROKER_URL = urlunsplit(_parts._replace(query=urlencode(_query)))
+_DRAMATIQ_MIDDLEWARE = [
+    "dramatiq.middleware.TimeLimit",
+    "dramatiq.middleware.Retries",
+    "dramatiq.middleware.CurrentMessage",
+    "django_dramatiq.middleware.DbConnectionsMiddleware",
+    "jobs.middleware.JobContextMiddleware",
+]
+if BROKER_URL:
+    DRAMATIQ_BROKER = {
+        "BROKER": "dramatiq.brokers.rabbitmq.RabbitmqBroker",
+        # Publisher confirms: a 202 means RabbitMQ has the message, not merely our socket buffer.
+        "OPTIONS": {"url": BROKER_URL, "confirm_delivery": True},
+        "MIDDLEWARE": _DRAMATIQ_MIDDLEWARE,
+    }
+else:
+    DRAMATIQ_BROKER = {
+        "BROKER": "dramatiq.brokers.stub.StubBroker",
+        "OPTIONS": {},
+        "MIDDLEWARE": _DRAMATIQ_MIDDLEWARE,
+    }
+DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
+EMBEDDED_BROKER = not BROKER_URL
+
+# Worker threads per queue (the original's names). In production each is the thread count of
+# that queue's `rundramatiq` pool; embedded, the in-process worker threads.
+WORKER_CONCURRENCY = env.int("WORKER_CONCURRENCY", default=8)
+WORKER_REST_CONCURRENCY = env.int("WORKER_REST_CONCURRENCY", default=WORKER_CONCURRENCY)
+WORKER_UPLOAD_CONCURRENCY = env.int("WORKER_UPLOAD_CONCURRENCY", default=2)
+WORKER_REPLACE_CONCURRENCY = env.int("WORKER_REPLACE_CONCURRENCY", default=2)
+
+# --- Jobs -------------------------------------------------------------------------------------
+JOB_RETRY_ATTEMPTS = env.int("JOB_RETRY_ATTEMPTS", default=3)
+JOB_RETRY_MIN_BACKOFF_MS = env.int("JOB_RETRY_MIN_BACKOFF_MS", default=1000)
+JOB_RETRY_MAX_BACKOFF_MS = env.int("JOB_RETRY_MAX_BACKOFF_MS", default=300_000)
+# A running job whose worker has not finished it within this many seconds is presumed dead and
+# handed to another worker by the sweeper (the Flickr call itself times out far sooner).
+JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=300)
+# A job still `queued` this long after it was published is published again by the sweeper.
+JOB_REPUBLISH_AFTER_SECONDS = env.int("JOB_REPUBLISH_AFTER_SECONDS", default=60)
+JOB_SWEEP_INTERVAL_SECONDS = env.int("JOB_SWEEP_INTERVAL_SECONDS", default=15)
+JOB_PARAMS_MAX_BYTES = env.int("JOB_PARAMS_MAX_BYTES", default=64 * 1024)
+JOB_META_MAX_BYTES = env.int("JOB_META_MAX_BYTES", default=16 * 1024)
+# Largest JSON request body the API reads; larger ones get 413 before they are read.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+
+# --- Flickr -----------------------------------------------------------------------------------
+# The server's Flickr app. Accounts linked through it are signed with it; accounts linked with
+# an app of their own are signed with that one.
+FLICKR_API_KEY = env.str("FLICKR_API_KEY", default="")
+FLICKR_API_SECRET = env.str("FLICKR_API_SECRET", default="")
+FLICKR_REST_URL = env.str("FLICKR_REST_URL", default="https://api.flickr.com/services/rest/")
+FLICKR_UPLOAD_URL = env.str("FLICKR_UPLOAD_URL", default="https://up.flickr.com/services/upload/")
+FLICKR_REPLACE_URL = env.str("FLICKR_REPLACE_URL", default="https://up.flickr.com/services/replace/")
+FLICKR_OAUTH_REQUEST_TOKEN_URL = env.str(
+    "FLICKR_OAUTH_REQUEST_TOKEN_URL", default="https://www.flickr.com/services/oauth/request_token"
+)
+FLICKR_OAUTH_AUTHORIZE_URL = env.str(
+    "FLICKR_OAUTH_AUTHORIZE_URL", default="https://www.flickr.com/services/oauth/authorize"
+)
+FLICKR_OAUTH_ACCESS_TOKEN_URL = env.str(
+    "FLICKR_OAUTH_ACCESS_TOKEN_URL", default="https://www.flickr.com/services/oauth/access_token"
+)
+FLICKR_TIMEOUT_SECONDS = env.float("FLICKR_TIMEOUT_SECONDS", default=30.0)
+# Serve the sandbox Flickr inside the hub process and point the hub at it (README: sandbox mode).
+FLICKR_SANDBOX = env.bool("FLICKR_SANDBOX", default=False)
+FLICKR_SANDBOX_PORT = env.int("FLICKR_SANDBOX_PORT", default=8099)
+
+# --- Cache, callbacks, observability (the original's names) ----------------------------------
+CACHE_ENABLED = env.bool("CACHE_ENABLED", default=True)
+CACHE_TTL_SECONDS = env.int("CACHE_TTL_SECONDS", default=300)
+CALLBACK_ENABLED = env.bool("CALLBACK_ENABLED", default=True)
+CALLBACK_RETRY_ATTEMPTS = env.int("CALLBACK_RETRY_ATTEMPTS", default=3)
+CALLBACK_RETRY_DELAY_MS = env.int("CALLBACK_RETRY_DELAY_MS", default=1000)
+# Hosts (or IPs) a callback may reach even though they are loopback or private: for
+# development and tests only.
+CALLBACK_ALLOWED_HOSTS = env.list("CALLBACK_ALLOWED_HOSTS", default=[])
+OBS_API_URL = env.str("OBS_API_URL", default="")
+OBS_API_KEY = env.str("OBS_API_KEY", default="")
+
+# --- Auth, i18n, static -----------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve static files from the finders when collectstatic has not run (embedded default).
+WHITENOISE_USE_FINDERS = True
+
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- REST API ---------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.authentication.IsApiClient"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "flickrhub.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "FlickrHub API",
+    "DESCRIPTION": (
+        "Queue Flickr API calls for linked Flickr accounts and read their results. "
+        "Every answer is an envelope {request_id, data, error}."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Logging ----------------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING_CONFIG = None  # flickrhub.logging configures structlog and the stdlib root logger
+
+from flickrhub.logconfig import configure_logging  # noqa: E402
+
+configure_logging(level=LOG_LEVEL, json=not DEBUG, service=SERVICE_NAME, env=SERVICE_ENV)

@@ -1,0 +1,24 @@
+"""manage.py sweep_jobs — publish again any accepted job no message will deliver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from jobs.services import jobs_sweep
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-publish jobs that were committed but never published, retries whose time has come, "
+        "and running jobs whose worker died. Workers run this on their own every "
+        "JOB_SWEEP_INTERVAL_SECONDS; the command is for cron or a one-off check."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        counts = jobs_sweep()
+        self.stdout.write(
+            "Re-published: {queued} never-published, {retrying} due retries, "
+            "{running} abandoned running jobs.".format(**counts)
+        )

@@ -1,0 +1,67 @@
+"""Dramatiq middleware for job concerns: log context per message, and the sweeper thread."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import dramatiq
+import structlog
+from django.conf import settings
+from django.db import close_old_connections
+
+log = structlog.get_logger(__name__)
+
+
+class JobContextMiddleware(dramatiq.Middleware):
+    """Binds the job id and the request id of the HTTP call that enqueued it to every log line
+    the worker writes while running it, and starts the sweeper in each worker process."""
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            request_id=message.kwargs.get("request_id") or None,
+            job_id=message.args[0] if message.args else None,
+            queue=message.queue_name.removesuffix(".DQ"),
+        )
+
+    def after_process_message(
+        self, broker: dramatiq.Broker, message: Any, *, result: Any = None, exception: Any = None
+    ) -> None:
+        structlog.contextvars.clear_contextvars()
+
+    after_skip_message = after_process_message
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if settings.JOB_SWEEP_INTERVAL_SECONDS > 0:
+            self._sweeper = Sweeper(settings.JOB_SWEEP_INTERVAL_SECONDS)
+            self._sweeper.start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        sweeper = getattr(self, "_sweeper", None)
+        if sweeper is not None:
+            sweeper.stop()
+
+
+class Sweeper(threading.Thread):
+    """Runs `jobs_sweep` every few seconds. Every worker process runs one; the sweep itself is
+    safe to run concurrently."""
+
+    def __init__(self, interval: float) -> None:
+        super().__init__(name="flickrhub-sweeper", daemon=True)
+        self.interval = interval
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        from jobs.services import jobs_sweep
+
+        while not self._stop_event.wait(self.interval):
+            try:
+                jobs_sweep()
+            except Exception:  # the sweeper must outlive a database blip
+                log.exception("jobs_sweep_failed")
+            finally:
+                close_old_connections()
+
+    def stop(self) -> None:
+        self._stop_event.set()

@@ -1,0 +1,150 @@
+"""The Job: one Flickr call an integrator asked for, and its life.
+
+States (the original's names, plus `running`): queued → running → completed | failed, and
+running → retrying → running for a scheduled retry. Every transition is one conditional UPDATE
+on the row, so two workers holding the same message (a redelivery, a sweeper re-publish) cannot
+both run it: the second finds the row no longer in the state it expects and stands down.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import ApiClient, FlickrAccount
+
+
+class JobState(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class Target(models.TextChoices):
+    REST = "rest"
+    UPLOAD = "upload"
+    REPLACE = "replace"
+
+
+QUEUE_OF_TARGET = {
+    Target.REST: "flickr_rest",
+    Target.UPLOAD: "flickr_upload",
+    Target.REPLACE: "flickr_replace",
+}
+
+ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.RETRYING)
+
+
+class JobQuerySet(models.QuerySet["Job"]):
+    def claim(self, job_id: uuid.UUID | str, *, lease_seconds: int, takeover: bool) -> Job | None:
+        """Moves a job to `running` for one worker and returns it, or None if it is not ours
+        to run. A job is claimable when queued or retrying; a `running` job only when its lease
+        ran out (its worker died) or, with `takeover`, when RabbitMQ redelivered the message
+        because the consumer that held it is gone."""
+        now = timezone.now()
+        token = uuid.uuid4()
+        claimable = Q(state__in=[JobState.QUEUED, JobState.RETRYING]) | Q(
+            state=JobState.RUNNING, lease_until__lt=now
+        )
+        if takeover:
+            claimable |= Q(state=JobState.RUNNING)
+        updated = self.filter(claimable, pk=job_id).update(
+            state=JobState.RUNNING,
+            run_token=token,
+            attempts=F("attempts") + 1,
+            started_at=now,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            next_attempt_at=None,
+            updated_at=now,
+        )
+        if not updated:
+            return None
+        return self.select_related("account__app", "client").get(pk=job_id)
+
+    def _finish(self, job: Job, **fields: Any) -> bool:
+        """Applies a transition only if this run still holds the job."""
+        fields["updated_at"] = timezone.now()
+        return bool(self.filter(pk=job.pk, state=JobState.RUNNING, run_token=job.run_token).update(**fields))
+
+    def complete(self, job: Job, *, result: dict[str, Any], from_cache: bool = False) -> bool:
+        return self._finish(
+            job,
+            state=JobState.COMPLETED,
+            result=result,
+            from_cache=from_cache,
+            finished_at=timezone.now(),
+            lease_until=None,
+        )
+
+    def fail(self, job: Job, *, error: dict[str, Any]) -> bool:
+        return self._finish(
+            job, state=JobState.FAILED, error=error, finished_at=timezone.now(), lease_until=None
+        )
+
+    def schedule_retry(self, job: Job, *, error: dict[str, Any], at: datetime) -> bool:
+        return self._finish(
+            job,
+            state=JobState.RETRYING,
+            error=error,
+            next_attempt_at=at,
+            lease_until=None,
+            published_at=None,
+        )
+
+    def mark_published(self, job_id: uuid.UUID | str) -> None:
+        self.filter(pk=job_id).update(published_at=timezone.now())
+
+
+class Job(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="jobs")
+    account = models.ForeignKey(FlickrAccount, on_delete=models.CASCADE, related_name="jobs")
+    target = models.CharField(max_length=10, choices=Target.choices, default=Target.REST)
+    method = models.CharField(max_length=100)
+    params = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=10, choices=JobState.choices, default=JobState.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=3)
+    result = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    from_cache = models.BooleanField(default=False)
+    callback_url = models.URLField(max_length=2000, blank=True)
+    callback_secret_encrypted = models.TextField(blank=True, editable=False)
+    meta = models.JSONField(null=True, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+    run_token = models.UUIDField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # the API's and the admin's lists: a client's / an account's recent jobs
+            models.Index(fields=["client", "-created_at"], name="job_client_recent"),
+            models.Index(fields=["account", "-created_at"], name="job_account_recent"),
+            # the admin's filters and the sweeper's scans of unfinished work
+            models.Index(fields=["state", "updated_at"], name="job_state_updated"),
+            models.Index(fields=["method", "-created_at"], name="job_method_recent"),
+            models.Index(fields=["request_id"], name="job_request_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} ({self.state})"
+
+    @property
+    def queue_name(self) -> str:
+        return QUEUE_OF_TARGET[Target(self.target)]

@@ -1,0 +1,198 @@
+"""Input and output shapes of the jobs API, one set per endpoint."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from rest_framework import serializers
+
+from flickr.client import RESERVED_PARAMS
+from jobs.callbacks import callback_url_problem
+from jobs.models import Job, JobState, Target
+
+METHOD_RE = re.compile(r"^flickr(\.[A-Za-z][A-Za-z0-9_]*)+$")
+PARAM_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+_SCALARS = (str, int, float, bool)
+
+
+def _required(name: str) -> dict[str, Any]:
+    text = f"{name} is required"
+    return {"required": text, "blank": text, "null": text}
+
+
+def _encoded_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def target_of_url(url: str) -> str | None:
+    """The target a Flickr endpoint URL names: the configured ones, or Flickr's own."""
+    configured = {
+        settings.FLICKR_REST_URL.rstrip("/"): Target.REST,
+        settings.FLICKR_UPLOAD_URL.rstrip("/"): Target.UPLOAD,
+        settings.FLICKR_REPLACE_URL.rstrip("/"): Target.REPLACE,
+    }
+    clean = url.split("?", 1)[0].rstrip("/")
+    if clean in configured:
+        return configured[clean]
+    parts = urlsplit(clean)
+    if parts.scheme in ("http", "https") and (parts.hostname or "").endswith("flickr.com"):
+        return {
+            "/services/rest": Target.REST,
+            "/services/upload": Target.UPLOAD,
+            "/services/replace": Target.REPLACE,
+        }.get(parts.path)
+    return None
+
+
+class EnqueueInput(serializers.Serializer):
+    method = serializers.CharField(max_length=100, error_messages=_required("method"))
+    user_id = serializers.CharField(max_length=100, error_messages=_required("user_id"))
+    params = serializers.JSONField(required=False, allow_null=True)
+    target = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=20)
+    url = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=500)
+    callback_url = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=2000)
+    callback_secret = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, max_length=256, trim_whitespace=False
+    )
+    meta = serializers.JSONField(required=False, allow_null=True)
+
+    def validate_method(self, value: str) -> str:
+        if not METHOD_RE.match(value):
+            raise serializers.ValidationError(
+                "method must be a Flickr method name such as flickr.photos.search"
+            )
+        return value
+
+    def validate_params(self, value: Any) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("params must be object")
+        problems = []
+        for key, item in value.items():
+            if not PARAM_NAME_RE.match(key):
+                problems.append(f"params key {key[:64]!r} is not a Flickr argument name")
+            elif key in RESERVED_PARAMS or key.startswith("oauth_"):
+                problems.append(f"params.{key} is set by the hub and cannot be sent")
+            elif not (
+                item is None
+                or isinstance(item, _SCALARS)
+                or (isinstance(item, list) and all(isinstance(v, _SCALARS) for v in item))
+            ):
+                problems.append(f"params.{key} must be a string, number, boolean or a list of those")
+        if _encoded_size(value) > settings.JOB_PARAMS_MAX_BYTES:
+            problems.append(f"params must be at most {settings.JOB_PARAMS_MAX_BYTES} bytes as JSON")
+        if problems:
+            raise serializers.ValidationError(problems)
+        return value
+
+    def validate_target(self, value: str | None) -> str:
+        if not value:
+            return ""
+        if value not in Target.values:
+            raise serializers.ValidationError("target must be rest|upload|replace")
+        return value
+
+    def validate_url(self, value: str | None) -> str:
+        if not value:
+            return ""
+        if target_of_url(value) is None:
+            raise serializers.ValidationError(
+                f"url must be a Flickr REST, upload or replace endpoint (e.g. {settings.FLICKR_REST_URL})"
+            )
+        return value
+
+    def validate_callback_url(self, value: str | None) -> str:
+        if not value:
+            return ""
+        problem = callback_url_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
+    def validate_meta(self, value: Any) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("meta must be object")
+        if _encoded_size(value) > settings.JOB_META_MAX_BYTES:
+            raise serializers.ValidationError(
+                f"meta must be at most {settings.JOB_META_MAX_BYTES} bytes as JSON"
+            )
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        target = attrs.get("target") or ""
+        url_target = target_of_url(attrs["url"]) if attrs.get("url") else None
+        if target and url_target and target != url_target:
+            raise serializers.ValidationError(f"target {target!r} and url (a {url_target} endpoint) disagree")
+        attrs["target"] = target or url_target or Target.REST
+        if attrs["target"] != Target.REST:
+            raise serializers.ValidationError(
+                f"target {attrs['target']} carries a file: send it as multipart/form-data with a 'photo' part"
+            )
+        return attrs
+
+
+class JobStatusInput(serializers.Serializer):
+    job_id = serializers.CharField(max_length=100)
+    user_id = serializers.CharField(max_length=100)
+
+
+class EnqueueOutput(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    state = serializers.CharField()
+    queue = serializers.CharField()
+    status_url = serializers.CharField()
+
+
+class JobStatusOutput(serializers.Serializer):
+    """The original's status fields (id, state, returnvalue, failedReason, queue) and ours."""
+
+    id = serializers.UUIDField()
+    state = serializers.ChoiceField(choices=JobState.choices)
+    queue = serializers.CharField()
+    method = serializers.CharField()
+    user_id = serializers.UUIDField()
+    target = serializers.CharField()
+    attempts = serializers.IntegerField()
+    max_attempts = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    returnvalue = serializers.JSONField(required=False)
+    failedReason = serializers.CharField(required=False)
+    error = serializers.JSONField(required=False)
+    next_attempt_at = serializers.DateTimeField(required=False)
+    finished_at = serializers.DateTimeField(required=False)
+    meta = serializers.JSONField(required=False)
+
+    @staticmethod
+    def of(job: Job) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": str(job.id),
+            "state": job.state,
+            "queue": job.queue_name,
+            "method": job.method,
+            "user_id": str(job.account.user_id),
+            "target": job.target,
+            "attempts": job.attempts,
+            "max_attempts": job.max_attempts,
+            "created_at": job.created_at.isoformat(),
+            "updated_at": job.updated_at.isoformat(),
+        }
+        if job.state == JobState.COMPLETED and job.result is not None:
+            data["returnvalue"] = job.result
+        if job.error and job.state in (JobState.FAILED, JobState.RETRYING):
+            data["failedReason"] = job.error.get("message", "")
+            data["error"] = job.error
+        if job.state == JobState.RETRYING and job.next_attempt_at:
+            data["next_attempt_at"] = job.next_attempt_at.isoformat()
+        if job.finished_at:
+            data["finished_at"] = job.finished_at.isoformat()
+        if job.meta is not None:
+            data["meta"] = job.meta
+        return data

@@ -1,0 +1,162 @@
+"""Writes on jobs: enqueue, publish, and the sweeper that makes sure nothing accepted is lost."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import dramatiq
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import vault
+from accounts.models import ApiClient, FlickrAccount
+from jobs.models import QUEUE_OF_TARGET, Job, JobState, Target
+
+log = structlog.get_logger(__name__)
+
+
+class QueueUnavailable(Exception):
+    """The broker did not take the message; the job was not accepted."""
+
+
+def job_publish(job: Job, *, delay_ms: int | None = None) -> None:
+    """Hands the job's message to its queue and records that it did. With RabbitMQ, publisher
+    confirms make this return only once the broker has the message."""
+    from jobs.tasks import ACTOR_OF_QUEUE  # the actors import the runner, which imports us
+
+    actor = ACTOR_OF_QUEUE[QUEUE_OF_TARGET[Target(job.target)]]
+    actor.send_with_options(
+        args=(str(job.id),),
+        kwargs={"request_id": job.request_id},
+        delay=delay_ms if delay_ms and delay_ms > 0 else None,
+    )
+    Job.objects.mark_published(job.id)
+
+
+def job_enqueue(
+    *,
+    client: ApiClient,
+    account: FlickrAccount,
+    method: str,
+    params: dict[str, Any],
+    target: str = Target.REST,
+    callback_url: str = "",
+    callback_secret: str = "",
+    meta: dict[str, Any] | None = None,
+    request_id: str = "",
+) -> Job:
+    """Accepts a Flickr call: the row is committed first, then the message is published, so a
+    crash in between leaves a `queued` row that the sweeper publishes — never a message about
+    a job that does not exist, and never an accepted job that nobody will run."""
+    with transaction.atomic():
+        job = Job.objects.create(
+            client=client,
+            account=account,
+            target=target,
+            method=method,
+            params=params,
+            callback_url=callback_url,
+            callback_secret_encrypted=vault.encrypt(callback_secret) if callback_secret else "",
+            meta=meta,
+            request_id=request_id,
+            max_attempts=max(1, settings.JOB_RETRY_ATTEMPTS),
+        )
+    try:
+        job_publish(job)
+    except dramatiq.errors.ConnectionError as exc:
+        # The broker is unreachable: answer 503 and take the job back, so the caller can retry
+        # knowing nothing was accepted. (If the message did reach the broker after all, the
+        # worker finds no row and drops it.)
+        Job.objects.filter(pk=job.pk, state=JobState.QUEUED).delete()
+        log.warning("job_enqueue_broker_unavailable", job_id=str(job.id), error=type(exc).__name__)
+        raise QueueUnavailable(str(exc)) from None
+    log.info(
+        "job_enqueued",
+        job_id=str(job.id),
+        method=method,
+        queue=job.queue_name,
+        user_id=str(account.user_id),
+    )
+    return job
+
+
+def _republish(job_id: uuid.UUID, *, delay_ms: int | None = None) -> bool:
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        return False
+    try:
+        job_publish(job, delay_ms=delay_ms)
+    except dramatiq.errors.ConnectionError:
+        log.warning("job_republish_failed", job_id=str(job_id))
+        return False
+    return True
+
+
+def jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Finds accepted work that no message will deliver and publishes it again. Safe to run
+    in several processes at once: each re-publish is claimed by a conditional UPDATE of
+    `published_at`, and a duplicate message would still run the job once (the claim)."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.JOB_REPUBLISH_AFTER_SECONDS)
+    counts = {"queued": 0, "retrying": 0, "running": 0}
+
+    # 1. Committed but never published (the process died between commit and publish). A
+    #    confirmed publish is durable in RabbitMQ, so published jobs are not touched: a long
+    #    backlog must not be duplicated.
+    for job_id in Job.objects.filter(
+        state=JobState.QUEUED, published_at__isnull=True, created_at__lt=stale
+    ).values_list("pk", flat=True)[:1000]:
+        if Job.objects.filter(pk=job_id, published_at__isnull=True).update(published_at=now):
+            if _republish(job_id):
+                counts["queued"] += 1
+            else:
+                Job.objects.filter(pk=job_id).update(published_at=None)
+
+    # 2. Retries whose time has come and whose message was never handed over (long waits are
+    #    kept in the database, not as delayed messages held by a worker).
+    for job_id in Job.objects.filter(
+        state=JobState.RETRYING, published_at__isnull=True, next_attempt_at__lte=now
+    ).values_list("pk", flat=True)[:1000]:
+        if Job.objects.filter(pk=job_id, published_at__isnull=True).update(published_at=now):
+            if _republish(job_id):
+                counts["retrying"] += 1
+            else:
+                Job.objects.filter(pk=job_id).update(published_at=None)
+
+    # 3. Running past its lease: its worker died without RabbitMQ noticing (or the embedded
+    #    process restarted). The claim accepts an expired lease, so one new message is enough;
+    #    published_at past lease_until marks it sent.
+    for job_id, lease_until in Job.objects.filter(state=JobState.RUNNING, lease_until__lt=now).values_list(
+        "pk", "lease_until"
+    )[:1000]:
+        claimed = (
+            Job.objects.filter(pk=job_id, state=JobState.RUNNING, lease_until=lease_until)
+            .exclude(published_at__gt=lease_until)
+            .update(published_at=now)
+        )
+        if claimed and _republish(job_id):
+            counts["running"] += 1
+
+    if any(counts.values()):
+        log.warning("jobs_swept", **counts)
+    return counts
+
+
+def jobs_recover_embedded() -> int:
+    """Embedded mode keeps messages in memory, so at start every unfinished job is published
+    again: nothing accepted before a restart is lost. Only for a single-process hub, where any
+    `running` job belongs to the process that died."""
+    Job.objects.filter(state=JobState.RUNNING).update(state=JobState.QUEUED, lease_until=None)
+    count = 0
+    now = timezone.now()
+    for job in Job.objects.filter(state__in=[JobState.QUEUED, JobState.RETRYING]).order_by("created_at"):
+        delay_ms = None
+        if job.state == JobState.RETRYING and job.next_attempt_at and job.next_attempt_at > now:
+            delay_ms = int((job.next_attempt_at - now).total_seconds() * 1000)
+        job_publish(job, delay_ms=delay_ms)
+        count += 1
+    return count

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from jobs.api import EnqueueApi, JobDetailApi, JobStatusApi
+
+urlpatterns = [
+    path("flickr/rest", EnqueueApi.as_view(), name="job-enqueue"),
+    path("flickr/jobs/status", JobStatusApi.as_view(), name="job-status"),
+    path("flickr/jobs/<str:job_id>", JobDetailApi.as_view(), name="job-detail"),
+]
