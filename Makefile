@@ -22,6 +22,7 @@ install-dev: $(VENV)/.installed-dev
 
 migrate: install
 	$(PY) manage.py migrate --no-input -v 0
+	$(PY) manage.py collectstatic --no-input -v 0
 
 run: migrate
 	$(PY) manage.py serve

@@ -1,0 +1,92 @@
+"""Nothing accepted is lost and nothing runs twice: the claim and the sweeper."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from jobs.models import Job, JobState
+from jobs.services import job_enqueue, jobs_recover_embedded, jobs_sweep
+
+
+def make_job(world, **fields) -> Job:
+    return job_enqueue(
+        client=world.alpha.model,
+        account=world.alpha.accounts[0],
+        method="flickr.test.echo",
+        params={},
+        **fields,
+    )
+
+
+def test_only_one_claim_wins(world, stub_broker):
+    job = make_job(world)
+    first = Job.objects.claim(job.id, lease_seconds=60, takeover=False)
+    second = Job.objects.claim(job.id, lease_seconds=60, takeover=False)
+    assert first is not None and second is None
+    assert Job.objects.get(pk=job.pk).attempts == 1
+
+
+def test_a_finished_job_cannot_be_claimed_even_by_a_redelivery(world, stub_broker):
+    job = make_job(world)
+    run = Job.objects.claim(job.id, lease_seconds=60, takeover=False)
+    assert Job.objects.complete(run, result={"flickr": {}})
+    assert Job.objects.claim(job.id, lease_seconds=60, takeover=True) is None
+
+
+def test_a_stale_run_cannot_overwrite_the_run_that_took_over(world, stub_broker):
+    job = make_job(world)
+    dead = Job.objects.claim(job.id, lease_seconds=60, takeover=False)
+    alive = Job.objects.claim(job.id, lease_seconds=60, takeover=True)  # redelivered message
+    assert alive is not None
+    assert not Job.objects.complete(dead, result={"from": "dead"})
+    assert Job.objects.complete(alive, result={"from": "alive"})
+    assert Job.objects.get(pk=job.pk).result == {"from": "alive"}
+
+
+def test_an_expired_lease_makes_a_running_job_claimable(world, stub_broker):
+    job = make_job(world)
+    Job.objects.claim(job.id, lease_seconds=60, takeover=False)
+    assert Job.objects.claim(job.id, lease_seconds=60, takeover=False) is None
+    Job.objects.filter(pk=job.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert Job.objects.claim(job.id, lease_seconds=60, takeover=False) is not None
+
+
+def test_the_sweeper_publishes_a_job_committed_but_never_published(world, stub_broker):
+    job = make_job(world)
+    stub_broker.flush_all()
+    Job.objects.filter(pk=job.pk).update(published_at=None, created_at=timezone.now() - timedelta(minutes=5))
+    assert jobs_sweep()["queued"] == 1
+    assert stub_broker.queues["flickr_rest"].qsize() == 1
+    assert jobs_sweep()["queued"] == 0  # published once, not at every sweep
+
+
+def test_the_sweeper_leaves_published_jobs_in_a_long_queue_alone(world, stub_broker):
+    job = make_job(world)
+    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    assert jobs_sweep() == {"queued": 0, "retrying": 0, "running": 0}
+    assert stub_broker.queues["flickr_rest"].qsize() == 1
+
+
+def test_the_sweeper_publishes_due_retries_and_abandoned_running_jobs(world, stub_broker):
+    due = make_job(world)
+    abandoned = make_job(world)
+    stub_broker.flush_all()
+    past = timezone.now() - timedelta(seconds=5)
+    Job.objects.filter(pk=due.pk).update(state=JobState.RETRYING, next_attempt_at=past, published_at=None)
+    Job.objects.filter(pk=abandoned.pk).update(state=JobState.RUNNING, lease_until=past)
+    counts = jobs_sweep()
+    assert (counts["retrying"], counts["running"]) == (1, 1)
+    assert stub_broker.queues["flickr_rest"].qsize() == 2
+    assert jobs_sweep() == {"queued": 0, "retrying": 0, "running": 0}
+
+
+def test_an_embedded_restart_publishes_every_unfinished_job_again(world, stub_broker):
+    queued, running, done = make_job(world), make_job(world), make_job(world)
+    Job.objects.filter(pk=running.pk).update(state=JobState.RUNNING)
+    Job.objects.filter(pk=done.pk).update(state=JobState.COMPLETED)
+    stub_broker.flush_all()  # the in-memory queue died with the process
+    assert jobs_recover_embedded() == 2
+    assert Job.objects.get(pk=running.pk).state == JobState.QUEUED
+    assert stub_broker.queues["flickr_rest"].qsize() == 2

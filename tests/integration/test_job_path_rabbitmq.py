@@ -1,0 +1,113 @@
+"""The job path on real RabbitMQ and PostgreSQL: gunicorn accepts the call, a `rundramatiq`
+worker runs it against the sandbox, the status endpoint returns the result."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from jobs.models import Job
+from tests.integration.conftest import free_port, wait_for_state
+
+
+def enqueue(hub, api_key, user_id, method="flickr.test.echo", params=None, **extra):
+    return requests.post(
+        f"{hub.url}/api/v1/flickr/rest",
+        json={"method": method, "params": params or {}, "user_id": user_id, **extra},
+        headers={"Authorization": f"Bearer {api_key}", "X-Request-ID": "it-trace-1"},
+        timeout=15,
+    )
+
+
+def test_a_call_goes_through_rabbitmq_to_flickr_and_back(make_hub, world):
+    hub = make_hub()
+    hub.start_web()
+    hub.start_worker("flickr_rest")
+    user_id = str(world.alpha.accounts[0].user_id)
+
+    started = time.monotonic()
+    job_ids = []
+    for i in range(50):
+        response = enqueue(hub, world.alpha.key, user_id, params={"n": str(i)})
+        assert response.status_code == 202, response.text
+        job_ids.append(response.json()["data"]["job_id"])
+    results = [wait_for_state(hub, world.alpha.key, job_id, {"completed", "failed"}) for job_id in job_ids]
+    elapsed = time.monotonic() - started
+
+    assert [r["state"] for r in results] == ["completed"] * 50
+    assert [r["returnvalue"]["flickr"]["n"]["_content"] for r in results] == [str(i) for i in range(50)]
+    assert world.sandbox.app.counters.snapshot()["total"] == 50
+    print(f"\n50 jobs enqueued and completed end to end in {elapsed:.2f}s ({50 / elapsed:.1f} jobs/s)")
+
+    # the request id followed the job into the worker's log lines
+    worker_log = (hub.log_dir / "worker-flickr_rest.log").read_text()
+    assert '"request_id": "it-trace-1"' in worker_log
+    assert '"event": "flickr_api_call"' in worker_log
+
+    # no token, token secret, consumer secret or API key in any log line
+    from flickr.fake import SANDBOX_CONSUMER_SECRET
+
+    logs = hub.logs()
+    for secret in [*world.tokens[user_id], SANDBOX_CONSUMER_SECRET, world.alpha.key]:
+        assert secret not in logs
+        for r in results:
+            assert secret not in str(r)
+
+
+def test_upload_and_replace_queues_have_their_own_worker_pools(make_hub, world):
+    hub = make_hub()
+    hub.start_web()
+    for queue in ("flickr_rest", "flickr_upload", "flickr_replace"):
+        hub.start_worker(queue, threads=2)
+    user_id = str(world.alpha.accounts[0].user_id)
+    response = enqueue(hub, world.alpha.key, user_id)
+    assert response.json()["data"]["queue"] == "flickr_rest"
+    assert wait_for_state(hub, world.alpha.key, response.json()["data"]["job_id"], {"completed"})
+
+
+def test_a_worker_killed_mid_job_loses_nothing_and_the_job_completes_once(make_hub, world):
+    hub = make_hub()
+    hub.start_web()
+    hub.start_worker("flickr_rest", threads=1)
+    user_id = str(world.alpha.accounts[0].user_id)
+    world.sandbox.app.faults.add(kind="latency", ms=3000, method="flickr.test.echo", count=1)
+
+    job_id = enqueue(hub, world.alpha.key, user_id, params={"marker": "kill-me"}).json()["data"]["job_id"]
+    wait_for_state(hub, world.alpha.key, job_id, {"running"}, timeout=30)
+    time.sleep(0.5)  # the worker is now inside the slow Flickr call
+    hub.kill_worker("flickr_rest")
+    assert Job.objects.get(pk=job_id).state == "running"
+
+    hub.start_worker("flickr_rest", threads=1)
+    data = wait_for_state(hub, world.alpha.key, job_id, {"completed", "failed"}, timeout=60)
+    assert data["state"] == "completed"
+    assert data["attempts"] == 2  # the killed run, then the one that finished
+    assert data["returnvalue"]["flickr"]["marker"]["_content"] == "kill-me"
+    time.sleep(1.5)  # a duplicate run would show up here
+    assert Job.objects.get(pk=job_id).attempts == 2
+
+
+def test_a_publish_after_an_idle_period_longer_than_the_heartbeat_reconnects(make_hub, world, settings):
+    # heartbeat=1: RabbitMQ drops the web process's idle publisher connection within seconds
+    hub = make_hub(BROKER_URL=f"{settings.BROKER_URL.split('?')[0]}?heartbeat=1")
+    hub.start_web()
+    hub.start_worker("flickr_rest")
+    user_id = str(world.alpha.accounts[0].user_id)
+    first = enqueue(hub, world.alpha.key, user_id)
+    assert first.status_code == 202
+    time.sleep(6)
+    second = enqueue(hub, world.alpha.key, user_id)
+    assert second.status_code == 202, second.text
+    for response in (first, second):
+        assert wait_for_state(hub, world.alpha.key, response.json()["data"]["job_id"], {"completed"})
+
+
+def test_an_unreachable_broker_is_a_503_and_no_job_is_left_behind(make_hub, world):
+    hub = make_hub(BROKER_URL=f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F")
+    hub.start_web()
+    response = enqueue(hub, world.alpha.key, str(world.alpha.accounts[0].user_id))
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "ERR_QUEUE_UNAVAILABLE"
+    assert response.headers["Retry-After"]
+    assert Job.objects.count() == 0
