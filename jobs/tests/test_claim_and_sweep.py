@@ -88,5 +88,7 @@ def test_an_embedded_restart_publishes_every_unfinished_job_again(world, stub_br
     Job.objects.filter(pk=done.pk).update(state=JobState.COMPLETED)
     stub_broker.flush_all()  # the in-memory queue died with the process
     assert jobs_recover_embedded() == 2
+    assert Job.objects.get(pk=queued.pk).state == JobState.QUEUED
     assert Job.objects.get(pk=running.pk).state == JobState.QUEUED
+    assert Job.objects.get(pk=done.pk).state == JobState.COMPLETED
     assert stub_broker.queues["flickr_rest"].qsize() == 2
