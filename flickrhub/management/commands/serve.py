@@ -66,17 +66,17 @@ class Command(BaseCommand):
             log.info("jobs_recovered_at_start", count=recovered)
         broker = dramatiq.get_broker()
         broker.emit_after("process_boot")
-        pools = {
-            "flickr_rest": settings.WORKER_REST_CONCURRENCY,
-            "flickr_upload": settings.WORKER_UPLOAD_CONCURRENCY,
-            "flickr_replace": settings.WORKER_REPLACE_CONCURRENCY,
-        }
-        workers = []
-        for queue, threads in pools.items():
-            worker = dramatiq.Worker(broker, queues={queue}, worker_threads=max(1, threads))
-            worker.start()
-            workers.append(worker)
-        return workers
+        # One in-process worker for the three queues (Dramatiq's worker middleware is per
+        # broker, so one worker per queue is not an option here); its threads are the sum of the
+        # per-queue concurrencies.
+        threads = (
+            settings.WORKER_REST_CONCURRENCY
+            + settings.WORKER_UPLOAD_CONCURRENCY
+            + settings.WORKER_REPLACE_CONCURRENCY
+        )
+        worker = dramatiq.Worker(broker, worker_threads=max(1, threads))
+        worker.start()
+        return [worker]
 
     def _start_sandbox(self, base_url: str) -> list[str]:
         from flickrhub.sandbox import sandbox_start
