@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from cryptography.fernet import Fernet
 
@@ -80,3 +82,17 @@ def test_linking_the_same_flickr_account_again_keeps_the_user_id(account):
     assert again.user_id == account.user_id
     assert again.credentials().token == "new-token-123456"
     assert FlickrAccount.objects.count() == 1
+
+
+def test_the_rotate_command_leaves_every_secret_readable_with_only_the_new_key(account, settings):
+    from django.core.management import call_command
+
+    settings.ENCRYPTION_KEYS = [Fernet.generate_key().decode(), *settings.ENCRYPTION_KEYS]
+    call_command("rotate_encryption_keys", stdout=io.StringIO())
+    settings.ENCRYPTION_KEYS = settings.ENCRYPTION_KEYS[:1]
+    creds = FlickrAccount.objects.select_related("app").get(pk=account.pk).credentials()
+    assert (creds.token, creds.token_secret, creds.consumer_secret) == (
+        TOKEN,
+        SECRET,
+        "consumer-secret-value",
+    )
