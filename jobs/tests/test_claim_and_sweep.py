@@ -75,7 +75,9 @@ def test_the_sweeper_publishes_due_retries_and_abandoned_running_jobs(world, stu
     stub_broker.flush_all()
     past = timezone.now() - timedelta(seconds=5)
     Job.objects.filter(pk=due.pk).update(state=JobState.RETRYING, next_attempt_at=past, published_at=None)
-    Job.objects.filter(pk=abandoned.pk).update(state=JobState.RUNNING, lease_until=past)
+    Job.objects.filter(pk=abandoned.pk).update(
+        state=JobState.RUNNING, published_at=past - timedelta(minutes=6), lease_until=past
+    )
     counts = jobs_sweep()
     assert (counts["retrying"], counts["running"]) == (1, 1)
     assert stub_broker.queues["flickr_rest"].qsize() == 2

@@ -112,7 +112,17 @@ def main(argv: list[str]) -> int:
     }
     try:
         return subprocess.call(
-            [sys.executable, "-m", "pytest", "-c", str(ROOT / "tests/integration/pytest.ini"), *argv],
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--rootdir",
+                str(ROOT),
+                "-o",
+                "timeout=300",
+                *([] if any(a.startswith("tests/") for a in argv) else ["tests/integration"]),
+                *argv,
+            ],
             cwd=ROOT,
             env=env,
         )
