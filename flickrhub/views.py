@@ -68,42 +68,43 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html")
 
 
-def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def _error(
+    request: HttpRequest, *, status: int, code: str, api_message: str, title: str, message: str
+) -> HttpResponse:
+    """An error in the API's envelope under /api/, a page everywhere else."""
     if request.path.startswith("/api/"):
-        return error_response(request, status=404, code="ERR_NOT_FOUND", message="No such endpoint.")
-    return render(
+        return error_response(request, status=status, code=code, message=api_message)
+    return render(request, "error.html", {"title": title, "message": message}, status=status)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error(
         request,
-        "error.html",
-        {"title": "Page not found", "message": "There is no page at this address."},
         status=404,
+        code="ERR_NOT_FOUND",
+        api_message="No such endpoint.",
+        title="Page not found",
+        message="There is no page at this address.",
     )
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    if request.path.startswith("/api/"):
-        return error_response(
-            request,
-            status=500,
-            code="ERR_INTERNAL",
-            message="Something went wrong on our side; the request id identifies it in the hub's logs.",
-        )
-    return render(
+    return _error(
         request,
-        "error.html",
-        {
-            "title": "Something went wrong",
-            "message": "The error was logged. Try again, or tell the hub's operator.",
-        },
         status=500,
+        code="ERR_INTERNAL",
+        api_message="Something went wrong on our side; the request id identifies it in the hub's logs.",
+        title="Something went wrong",
+        message="The error was logged. Try again, or tell the hub's operator.",
     )
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if request.path.startswith("/api/"):
-        return error_response(request, status=400, code="ERR_INVALID_REQUEST", message="Bad request.")
-    return render(
+    return _error(
         request,
-        "error.html",
-        {"title": "Bad request", "message": "The request could not be understood."},
         status=400,
+        code="ERR_INVALID_REQUEST",
+        api_message="Bad request.",
+        title="Bad request",
+        message="The request could not be understood.",
     )

@@ -10,6 +10,7 @@ import dramatiq
 import structlog
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts import vault
@@ -96,6 +97,19 @@ def _republish(job_id: uuid.UUID, *, delay_ms: int | None = None) -> bool:
     return True
 
 
+def _publish_unpublished(jobs: QuerySet[Job], now: datetime) -> int:
+    """Publishes each job of `jobs` whose `published_at` this sweeper is first to set."""
+    published = 0
+    for job_id in jobs.values_list("pk", flat=True)[:1000]:
+        if not Job.objects.filter(pk=job_id, published_at__isnull=True).update(published_at=now):
+            continue  # another sweeper took it
+        if _republish(job_id):
+            published += 1
+        else:
+            Job.objects.filter(pk=job_id).update(published_at=None)
+    return published
+
+
 def jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
     """Finds accepted work that no message will deliver and publishes it again. Safe to run
     in several processes at once: each re-publish is claimed by a conditional UPDATE of
@@ -107,25 +121,15 @@ def jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
     # 1. Committed but never published (the process died between commit and publish). A
     #    confirmed publish is durable in RabbitMQ, so published jobs are not touched: a long
     #    backlog must not be duplicated.
-    for job_id in Job.objects.filter(
-        state=JobState.QUEUED, published_at__isnull=True, created_at__lt=stale
-    ).values_list("pk", flat=True)[:1000]:
-        if Job.objects.filter(pk=job_id, published_at__isnull=True).update(published_at=now):
-            if _republish(job_id):
-                counts["queued"] += 1
-            else:
-                Job.objects.filter(pk=job_id).update(published_at=None)
-
+    counts["queued"] = _publish_unpublished(
+        Job.objects.filter(state=JobState.QUEUED, published_at__isnull=True, created_at__lt=stale), now
+    )
     # 2. Retries whose time has come and whose message was never handed over (long waits are
     #    kept in the database, not as delayed messages held by a worker).
-    for job_id in Job.objects.filter(
-        state=JobState.RETRYING, published_at__isnull=True, next_attempt_at__lte=now
-    ).values_list("pk", flat=True)[:1000]:
-        if Job.objects.filter(pk=job_id, published_at__isnull=True).update(published_at=now):
-            if _republish(job_id):
-                counts["retrying"] += 1
-            else:
-                Job.objects.filter(pk=job_id).update(published_at=None)
+    counts["retrying"] = _publish_unpublished(
+        Job.objects.filter(state=JobState.RETRYING, published_at__isnull=True, next_attempt_at__lte=now),
+        now,
+    )
 
     # 3. Running past its lease: its worker died without RabbitMQ noticing (or the embedded
     #    process restarted). The claim accepts an expired lease, so one new message is enough;
