@@ -30,7 +30,7 @@ class Command(BaseCommand):
         try:
             with transaction.atomic():
                 for model, fields in _ENCRYPTED:
-                    for row in model.objects.select_for_update().only("pk", *fields).iterator():
+                    for row in model._default_manager.select_for_update().only("pk", *fields).iterator():
                         for name in fields:
                             setattr(row, name, vault.rotate(getattr(row, name)))
                         row.save(update_fields=fields)
