@@ -37,8 +37,7 @@ INVALID_TOKEN = "Invalid auth token"  # noqa: S105 (an error message, not a cred
 @dataclass
 class Outcome:
     response: Response
-    error_code: int | None = None
-    token: AccessToken | None = None
+    error_code: int | None = None  # Flickr's in-band code when stat=fail, for the counters
 
 
 class Renderer:
@@ -110,18 +109,18 @@ def serve(
         try:
             verify(incoming, state, consumer, token.secret if token else "")
         except OAuthProblem as problem:
-            return Outcome(problem.response(), token=token)
+            return Outcome(problem.response())
     if token is not None and (token.revoked or token.consumer_key != consumer.key):
-        return _with_token(out.fail(98, INVALID_TOKEN), token)
+        return out.fail(98, INVALID_TOKEN)
 
     granted = token.perms if token else "none"
     required = max(info.requiredperms, 1) if info.needslogin else info.requiredperms
     if info.needslogin and token is None:
         return out.fail(99, insufficient(required, "none"))
     if info.needssigning and not incoming.signed:
-        return _with_token(out.fail(97, "Missing signature"), token)
+        return out.fail(97, "Missing signature")
     if perms_level(granted) < required:
-        return _with_token(out.fail(99, insufficient(required, granted)), token)
+        return out.fail(99, insufficient(required, granted))
 
     call_args = dict(args)
     if "oauth_token" in incoming.oauth:
@@ -131,7 +130,7 @@ def serve(
         if not call_args.get(arg, "").strip():
             missing = info.missing_argument_error(arg)
             if missing is not None:
-                return _with_token(out.fail(missing.code, missing.message), token)
+                return out.fail(missing.code, missing.message)
 
     call = Call(
         state=state,
@@ -146,10 +145,5 @@ def serve(
         with state.lock:
             payload = registered.handler(call)
     except ApiError as error:
-        return _with_token(out.fail(error.code, error.message), token)
-    return _with_token(out.ok(payload), token)
-
-
-def _with_token(outcome: Outcome, token: AccessToken | None) -> Outcome:
-    outcome.token = token
-    return outcome
+        return out.fail(error.code, error.message)
+    return out.ok(payload)

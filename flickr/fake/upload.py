@@ -154,7 +154,6 @@ def _guarded(
     """Authenticate, run `body`, and turn what it raises into Flickr's answers."""
     if forced_error is not None:
         return _fail(*forced_error)
-    token: AccessToken | None = None
     try:
         token = _authenticate(incoming, state)
         outcome = body(token)
@@ -162,7 +161,6 @@ def _guarded(
         outcome = Outcome(problem.response())
     except UploadError as error:
         outcome = _fail(error.code, error.message, error.extra)
-    outcome.token = token
     return outcome
 
 

@@ -56,8 +56,9 @@ def banner(app: FakeFlickr, base_url: str) -> str:
     """What the command prints at start-up. Never a user's token secret."""
     demo = app.state.demo_user
     quota = "unlimited" if app.quota.per_hour is None else f"{app.quota.per_hour} calls/hour/key"
+    latency = f", {app.latency_ms:g} ms added latency" if app.latency_ms else ""
     lines = [
-        f"Flickr sandbox on {base_url} (seed {app.state.seed}, quota {quota})",
+        f"Flickr sandbox on {base_url} (seed {app.state.seed}, quota {quota}{latency})",
         f"  consumer key:                   {SANDBOX_CONSUMER_KEY}",
         f"  consumer secret (sandbox only): {SANDBOX_CONSUMER_SECRET}",
         f"  demo user:                      {demo.nsid} ({demo.username}, {demo.fullname})",
