@@ -19,6 +19,7 @@ import requests
 import structlog
 from django.conf import settings
 from requests_oauthlib import OAuth1
+from urllib3.exceptions import NewConnectionError
 
 from accounts.models import OAuthCredentials
 from flickr import catalog
@@ -71,9 +72,8 @@ def _oauth(creds: OAuthCredentials) -> OAuth1:
 def _transport_error(exc: requests.RequestException, *, read_only: bool) -> FlickrError:
     # A connection that was never made sent nothing: always safe to try again. Once the request
     # may have reached Flickr, only a read is; a write's outcome is unknown.
-    never_sent = isinstance(exc, requests.ConnectTimeout) or (
-        isinstance(exc, requests.ConnectionError) and "NewConnectionError" in repr(exc)
-    )
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    never_sent = isinstance(exc, requests.ConnectTimeout) or isinstance(reason, NewConnectionError)
     if never_sent or read_only:
         return FlickrError(
             f"Flickr could not be reached: {type(exc).__name__}",

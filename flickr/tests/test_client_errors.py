@@ -1,0 +1,55 @@
+"""How the hub's Flickr client classifies what comes back."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import OAuthCredentials
+from flickr import client
+from flickr.errors import ErrorClass, FlickrError
+from tests.integration.conftest import free_port
+
+
+@pytest.fixture
+def creds(sandbox):
+    from flickr.fake import SANDBOX_CONSUMER_KEY, SANDBOX_CONSUMER_SECRET
+
+    token, secret = sandbox.app.state.issue_access_token(perms="write")
+    return OAuthCredentials(SANDBOX_CONSUMER_KEY, SANDBOX_CONSUMER_SECRET, token, secret)
+
+
+def call(creds, method="flickr.test.echo", **params):
+    with pytest.raises(FlickrError) as info:
+        client.call_rest(creds, method, params)
+    return info.value
+
+
+def test_a_429_is_retried_later_after_its_retry_after(sandbox, creds):
+    sandbox.app.faults.add(kind="rate_limit", retry_after=7, count=1)
+    error = call(creds)
+    assert (error.error_class, error.http_status, error.retry_after) == (ErrorClass.RETRY, 429, 7.0)
+
+
+def test_a_wrong_consumer_secret_is_a_relink_not_a_retry(sandbox, creds):
+    bad = OAuthCredentials(creds.consumer_key, "not-the-secret", creds.token, creds.token_secret)
+    error = call(bad)
+    assert (error.error_class, error.http_status) == (ErrorClass.RELINK, 401)
+    assert "signature_invalid" in error.message
+
+
+def test_an_expired_key_is_key_disabled(sandbox, creds):
+    sandbox.app.faults.add(kind="key_expired", count=1)
+    error = call(creds)
+    assert (error.error_class, error.flickr_code) == (ErrorClass.KEY_DISABLED, 100)
+
+
+def test_106_is_retried_for_a_read_and_not_for_a_write(sandbox, creds):
+    sandbox.app.faults.add(kind="flickr_error", code=106, count=2)
+    assert call(creds, "flickr.photos.search", tags="x").error_class is ErrorClass.RETRY
+    assert call(creds, "flickr.photos.addTags", photo_id="1", tags="x").error_class is ErrorClass.CALLER
+
+
+def test_a_refused_connection_is_safe_to_retry_even_for_a_write(settings, creds):
+    settings.FLICKR_REST_URL = f"http://127.0.0.1:{free_port()}/services/rest/"
+    error = call(creds, "flickr.photos.addTags", photo_id="1", tags="x")
+    assert (error.error_class, error.code) == (ErrorClass.RETRY, "ERR_FLICKR_UNREACHABLE")
