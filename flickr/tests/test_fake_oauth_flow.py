@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
@@ -12,33 +10,12 @@ from requests_oauthlib import OAuth1
 
 from flickr.fake import SANDBOX_CONSUMER_KEY, SANDBOX_CONSUMER_SECRET, FakeFlickr, SandboxServer
 from flickr.fake.testing import SandboxClient
-
-
-class Clock:
-    """A clock the test moves by hand; starts at the real time so client timestamps agree."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from flickr.tests.conftest import Clock
 
 
 @pytest.fixture
 def app(clock: Clock) -> FakeFlickr:
     return FakeFlickr(seed=1, clock=clock)
-
-
-@pytest.fixture
-def server(app: FakeFlickr) -> Iterator[SandboxServer]:
-    server = SandboxServer(app, port=0).start()
-    yield server
-    server.stop()
 
 
 def oauth(**kwargs: str) -> OAuth1:

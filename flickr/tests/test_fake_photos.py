@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from flickr.fake import SANDBOX_CONSUMER_KEY, SANDBOX_CONSUMER_SECRET, FakeFlickr, SandboxServer
 from flickr.fake.models import Photo, User
 from flickr.fake.testing import SandboxClient
-
-
-@pytest.fixture
-def app() -> FakeFlickr:
-    return FakeFlickr(seed=1)
-
-
-@pytest.fixture
-def server(app: FakeFlickr) -> Iterator[SandboxServer]:
-    server = SandboxServer(app, port=0).start()
-    yield server
-    server.stop()
 
 
 def as_user(server: SandboxServer, app: FakeFlickr, user: User | None, perms: str = "read") -> SandboxClient:

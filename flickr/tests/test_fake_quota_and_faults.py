@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -12,6 +11,7 @@ from requests_oauthlib import OAuth1
 
 from flickr.fake import SANDBOX_CONSUMER_KEY, SANDBOX_CONSUMER_SECRET, FakeFlickr, SandboxServer
 from flickr.fake.testing import SandboxClient, tiny_png
+from flickr.tests.conftest import Clock
 
 TOO_MANY = (
     "<html><body><h1>429 Too Many Requests</h1>"
@@ -20,31 +20,11 @@ TOO_MANY = (
 OTHER_KEY, OTHER_SECRET = "0123456789abcdef0123456789abcdef", "fedcba9876543210"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
 @pytest.fixture
 def app(clock: Clock) -> FakeFlickr:
     app = FakeFlickr(seed=1, clock=clock)
     app.state.add_consumer(OTHER_KEY, OTHER_SECRET, name="Another app")
     return app
-
-
-@pytest.fixture
-def server(app: FakeFlickr) -> Iterator[SandboxServer]:
-    server = SandboxServer(app, port=0).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

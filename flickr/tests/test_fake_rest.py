@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -16,18 +15,6 @@ from flickr.fake.testing import SandboxClient
 
 def parse_xml(content: bytes) -> ET.Element:
     return ET.fromstring(content)  # noqa: S314 - the answer of our own sandbox, not untrusted input
-
-
-@pytest.fixture
-def app() -> FakeFlickr:
-    return FakeFlickr(seed=1)
-
-
-@pytest.fixture
-def server(app: FakeFlickr) -> Iterator[SandboxServer]:
-    server = SandboxServer(app, port=0).start()
-    yield server
-    server.stop()
 
 
 def client(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from urllib.parse import parse_qsl
 
 import pytest
@@ -22,13 +21,6 @@ def parse_xml(content: bytes) -> ET.Element:
 @pytest.fixture
 def app() -> FakeFlickr:
     return FakeFlickr(seed=1, upload_max_bytes=4096)
-
-
-@pytest.fixture
-def server(app: FakeFlickr) -> Iterator[SandboxServer]:
-    server = SandboxServer(app, port=0).start()
-    yield server
-    server.stop()
 
 
 def as_user(server: SandboxServer, app: FakeFlickr, user: User, perms: str = "write") -> SandboxClient:
