@@ -154,3 +154,17 @@ def run_queued_jobs(broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
 def _quick_retries(settings: Any) -> None:
     settings.JOB_RETRY_MIN_BACKOFF_MS = 5
     settings.JOB_RETRY_MAX_BACKOFF_MS = 20
+
+
+@pytest.fixture(autouse=True)
+def upload_dir(settings: Any, tmp_path: Any) -> Any:
+    """Each test stages upload files in its own directory."""
+    location = tmp_path / "uploads"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "uploads": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(location)},
+        },
+    }
+    return location

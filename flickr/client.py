@@ -12,13 +12,16 @@ import email.utils
 import json
 import threading
 import time
-from typing import Any
+from typing import IO, Any
 from urllib.parse import parse_qs
+from xml.etree.ElementTree import Element
 
 import requests
 import structlog
+from defusedxml import ElementTree
 from django.conf import settings
 from requests_oauthlib import OAuth1
+from requests_toolbelt import MultipartEncoder
 from urllib3.exceptions import NewConnectionError
 
 from accounts.models import OAuthCredentials
@@ -159,6 +162,86 @@ def call_rest(
         raise error
     _log_call(method, started)
     return body
+
+
+def call_upload(
+    creds: OAuthCredentials,
+    endpoint: str,
+    fields: dict[str, str],
+    photo: IO[bytes],
+    filename: str,
+) -> dict[str, Any]:
+    """Sends a file to Flickr's `upload` or `replace` endpoint and returns its parsed answer
+    (`{"stat": "ok", "photoid": {"_content": …}}`, or `ticketid` for async); raises FlickrError.
+
+    Flickr signs every field except the file (FLICKR-API.md §3.1), so the fields are signed as
+    a form-encoded stand-in and the real multipart body is sent with that Authorization header,
+    as flickrapi does. The body streams from `photo` as it is sent: the file is never in memory.
+    Upload and replace answer in XML whatever `format` says, and both are writes: a call that
+    may have reached Flickr is never repeated."""
+    url = settings.FLICKR_UPLOAD_URL if endpoint == "upload" else settings.FLICKR_REPLACE_URL
+    signed = requests.Request("POST", url, data=fields, auth=_oauth(creds)).prepare()
+    body = MultipartEncoder(
+        fields={**fields, "photo": (filename or "photo", photo, "application/octet-stream")}
+    )
+    headers = {"Authorization": signed.headers["Authorization"], "Content-Type": body.content_type}
+    started = time.monotonic()
+    try:
+        response = _session().post(
+            url,
+            data=body,
+            headers=headers,
+            timeout=(settings.FLICKR_TIMEOUT_SECONDS, settings.FLICKR_UPLOAD_TIMEOUT_SECONDS),
+        )
+    except requests.RequestException as exc:
+        error = _transport_error(exc, read_only=False)
+        _log_call(endpoint, started, error=error)
+        raise error from None
+    if response.status_code != 200:
+        error = _http_error(response)
+        _log_call(endpoint, started, error=error)
+        raise error
+    try:
+        answer = _upload_answer(response.content)
+    except FlickrError as error:
+        _log_call(endpoint, started, error=error)
+        raise
+    _log_call(endpoint, started)
+    return answer
+
+
+def _upload_answer(content: bytes) -> dict[str, Any]:
+    """`<rsp stat="ok"><photoid secret="…">123</photoid></rsp>` as Flickr's JSON would have it;
+    a `stat="fail"` answer as a FlickrError carrying any extra elements (`duplicate_photo_id`)."""
+    try:
+        root = ElementTree.fromstring(content)
+    except ElementTree.ParseError:
+        root = None
+    if root is None or root.tag != "rsp":
+        raise FlickrError(
+            "Flickr's answer to the upload was not the XML it sends; the upload may or may not "
+            "have happened, so it was not repeated. Check the account on Flickr.",
+            error_class=ErrorClass.UNKNOWN_OUTCOME,
+            code="ERR_FLICKR_BAD_RESPONSE",
+            http_status=200,
+        )
+    children = {child.tag: _xml_node(child) for child in root if child.tag != "err"}
+    if root.get("stat") == "ok":
+        return {"stat": "ok", **children}
+    err = root.find("err")
+    code = _as_int(err.get("code") if err is not None else None)
+    message = (err.get("msg") if err is not None else None) or "no message"
+    error = from_stat_fail(code, message, read_only=False)
+    error.details = {tag: node.get("_content", node) for tag, node in children.items()}
+    raise error
+
+
+def _xml_node(element: Element) -> Any:
+    node: dict[str, Any] = dict(element.attrib)
+    text = (element.text or "").strip()
+    if text:
+        node["_content"] = text
+    return node
 
 
 def _as_int(value: object) -> int:

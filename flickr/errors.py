@@ -47,6 +47,7 @@ class FlickrError(Exception):
         flickr_code: int | None = None,
         http_status: int | None = None,
         retry_after: float | None = None,
+        details: dict[str, object] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -55,6 +56,7 @@ class FlickrError(Exception):
         self.flickr_code = flickr_code
         self.http_status = http_status
         self.retry_after = retry_after
+        self.details = details or {}
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -66,6 +68,8 @@ class FlickrError(Exception):
             out["flickr_code"] = self.flickr_code
         if self.http_status is not None:
             out["http_status"] = self.http_status
+        if self.details:
+            out["details"] = self.details
         return out
 
 

@@ -122,7 +122,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, exceptions.UnsupportedMediaType):
-        message = "Send the body as application/json."
+        message = "Send the body as application/json (multipart/form-data for upload and replace)."
         return Response(
             error_body(request, "ERR_UNSUPPORTED_MEDIA_TYPE", message),  # type: ignore[arg-type]
             status=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,

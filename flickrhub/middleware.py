@@ -44,27 +44,28 @@ class RequestIdMiddleware:
 class ApiBodyLimitMiddleware:
     """Answers 413 for an API request whose declared body is over API_MAX_BODY_BYTES before a
     byte of it is read (DRF's parsers read the stream without Django's size check). Multipart
-    uploads have their own, larger limit, enforced while streaming."""
+    uploads have a larger limit here, and the file's own limit is enforced while it streams."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith("/api/") and not (request.content_type or "").startswith("multipart/"):
+        if request.path.startswith("/api/"):
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 length = 0
-            if length > settings.API_MAX_BODY_BYTES:
+            # A multipart body carries a file: its limit is the file's plus room for the fields.
+            multipart = (request.content_type or "").startswith("multipart/")
+            limit = settings.API_MAX_BODY_BYTES + (settings.UPLOAD_MAX_BYTES if multipart else 0)
+            if length > limit:
                 from flickrhub.api import error_response
 
+                what = "a photo or video (UPLOAD_MAX_BYTES) plus its fields" if multipart else "a JSON body"
                 return error_response(
                     request,
                     status=413,
                     code="ERR_PAYLOAD_TOO_LARGE",
-                    message=(
-                        f"The request body is {length} bytes; the limit is "
-                        f"{settings.API_MAX_BODY_BYTES} bytes."
-                    ),
+                    message=f"The request body is {length} bytes; the limit for {what} is {limit} bytes.",
                 )
         return self.get_response(request)

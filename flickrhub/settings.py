@@ -222,6 +222,8 @@ JOB_RETRY_MAX_BACKOFF_MS = env.int("JOB_RETRY_MAX_BACKOFF_MS", default=300_000)
 # A running job whose worker has not finished it within this many seconds is presumed dead and
 # handed to another worker by the sweeper (the Flickr call itself times out far sooner).
 JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=300)
+# The same for upload and replace jobs, which may spend many minutes sending a file.
+JOB_UPLOAD_LEASE_SECONDS = env.int("JOB_UPLOAD_LEASE_SECONDS", default=3600)
 # A job still `queued` this long after it was published is published again by the sweeper.
 JOB_REPUBLISH_AFTER_SECONDS = env.int("JOB_REPUBLISH_AFTER_SECONDS", default=60)
 JOB_SWEEP_INTERVAL_SECONDS = env.int("JOB_SWEEP_INTERVAL_SECONDS", default=15)
@@ -229,6 +231,22 @@ JOB_PARAMS_MAX_BYTES = env.int("JOB_PARAMS_MAX_BYTES", default=64 * 1024)
 JOB_META_MAX_BYTES = env.int("JOB_META_MAX_BYTES", default=16 * 1024)
 # Largest JSON request body the API reads; larger ones get 413 before they are read.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+
+# --- Uploads and replacements -----------------------------------------------------------------
+# Largest photo or video file accepted (Flickr's photo limit); counted while the body streams.
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=200 * 1024 * 1024)
+# Where a file waits between the request and the worker's upload to Flickr. Web processes and
+# upload/replace workers must all see it: one machine's disk, a shared volume, or an object
+# store through a Django storage backend (UPLOAD_STORAGE_BACKEND + UPLOAD_STORAGE_OPTIONS).
+UPLOAD_STAGING_DIR = Path(env.str("UPLOAD_STAGING_DIR", default=str(DATA_DIR / "uploads")))
+UPLOAD_STORAGE_BACKEND = env.str(
+    "UPLOAD_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"
+)
+UPLOAD_STORAGE_OPTIONS = env.json("UPLOAD_STORAGE_OPTIONS", default={})
+# A staged file whose job is gone or finished is removed by the sweeper after this long.
+UPLOAD_ORPHAN_GRACE_SECONDS = env.int("UPLOAD_ORPHAN_GRACE_SECONDS", default=3600)
+# Request bodies are spooled to disk here while they stream in (empty: the system's temp dir).
+FILE_UPLOAD_TEMP_DIR = env.str("UPLOAD_TEMP_DIR", default="") or None
 
 # --- Flickr -----------------------------------------------------------------------------------
 # The server's Flickr app. Accounts linked through it are signed with it; accounts linked with
@@ -248,6 +266,8 @@ FLICKR_OAUTH_ACCESS_TOKEN_URL = env.str(
     "FLICKR_OAUTH_ACCESS_TOKEN_URL", default="https://www.flickr.com/services/oauth/access_token"
 )
 FLICKR_TIMEOUT_SECONDS = env.float("FLICKR_TIMEOUT_SECONDS", default=30.0)
+# An upload's wait for Flickr's answer once the file is sent (big files take a while).
+FLICKR_UPLOAD_TIMEOUT_SECONDS = env.float("FLICKR_UPLOAD_TIMEOUT_SECONDS", default=300.0)
 # Serve the sandbox Flickr inside the hub process and point the hub at it (README: sandbox mode).
 FLICKR_SANDBOX = env.bool("FLICKR_SANDBOX", default=False)
 FLICKR_SANDBOX_PORT = env.int("FLICKR_SANDBOX_PORT", default=8099)
@@ -281,6 +301,15 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "uploads": {
+        "BACKEND": UPLOAD_STORAGE_BACKEND,
+        "OPTIONS": UPLOAD_STORAGE_OPTIONS
+        or (
+            {"location": str(UPLOAD_STAGING_DIR), "file_permissions_mode": 0o600}
+            if UPLOAD_STORAGE_BACKEND.endswith("FileSystemStorage")
+            else {}
+        ),
+    },
 }
 # Serve static files from the finders when collectstatic has not run (embedded default).
 WHITENOISE_USE_FINDERS = True

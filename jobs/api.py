@@ -7,6 +7,7 @@ import uuid
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,6 +18,7 @@ from flickrhub.api import ApiError, envelope, request_id_of
 from jobs.models import Job
 from jobs.serializers import EnqueueInput, EnqueueOutput, JobStatusInput, JobStatusOutput
 from jobs.services import QueueUnavailable, job_enqueue
+from jobs.uploads import UploadMultiPartParser
 
 
 def _enveloped(name: str, data: serializers.Serializer | None) -> serializers.Serializer:
@@ -34,8 +36,10 @@ _ERROR = _enveloped("ErrorEnvelope", None)
 _ERRORS = {
     400: OpenApiResponse(_ERROR, description="ERR_INVALID_REQUEST: details lists every problem"),
     401: OpenApiResponse(_ERROR, description="ERR_UNAUTHORIZED: missing or invalid API key"),
-    413: OpenApiResponse(_ERROR, description="ERR_PAYLOAD_TOO_LARGE"),
-    415: OpenApiResponse(_ERROR, description="ERR_UNSUPPORTED_MEDIA_TYPE"),
+    413: OpenApiResponse(_ERROR, description="ERR_PAYLOAD_TOO_LARGE: body or file over its limit"),
+    415: OpenApiResponse(
+        _ERROR, description="ERR_UNSUPPORTED_MEDIA_TYPE: not JSON/multipart, or a file that is not a photo"
+    ),
 }
 
 
@@ -54,10 +58,18 @@ def _client_job(client: ApiClient, job_id: str) -> Job | None:
 
 
 class EnqueueApi(APIView):
+    parser_classes = [JSONParser, UploadMultiPartParser]
+
     @extend_schema(
         operation_id="flickr_rest_enqueue",
         summary="Queue a Flickr API call for a linked account",
-        request=EnqueueInput,
+        description=(
+            "REST calls are sent as JSON. Upload and replace (`target: upload|replace`) are sent "
+            "as multipart/form-data with the file in a `photo` part and `params`/`meta` as JSON "
+            "strings; the file is checked while it streams (413 over UPLOAD_MAX_BYTES, 415 when "
+            "its bytes are not an image or video)."
+        ),
+        request={"application/json": EnqueueInput, "multipart/form-data": EnqueueInput},
         responses={
             202: _enveloped("EnqueueEnvelope", EnqueueOutput()),
             **_ERRORS,
@@ -66,7 +78,8 @@ class EnqueueApi(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        data = EnqueueInput(data=request.data)
+        multipart = (request.content_type or "").startswith("multipart/form-data")
+        data = EnqueueInput(data=request.data, context={"multipart": multipart})
         data.is_valid(raise_exception=True)
         fields = data.validated_data
         client = request.user
@@ -90,6 +103,7 @@ class EnqueueApi(APIView):
                 callback_secret=fields.get("callback_secret") or "",
                 meta=fields.get("meta"),
                 request_id=request_id_of(request),
+                photo=fields.get("photo"),
             )
         except QueueUnavailable:
             raise ApiError(

@@ -52,12 +52,20 @@ class Sweeper(threading.Thread):
         self.interval = interval
         self._stop_event = threading.Event()
 
+    # Staged upload files are checked less often: it lists a directory (or a bucket).
+    STAGED_EVERY = 20
+
     def run(self) -> None:
         from jobs.services import jobs_sweep
+        from jobs.uploads import staged_sweep
 
+        rounds = 0
         while not self._stop_event.wait(self.interval):
+            rounds += 1
             try:
                 jobs_sweep()
+                if rounds % self.STAGED_EVERY == 0:
+                    staged_sweep()
             except Exception:  # the sweeper must outlive a database blip
                 log.exception("jobs_sweep_failed")
             finally:

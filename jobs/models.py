@@ -118,6 +118,13 @@ class Job(models.Model):
     callback_url = models.URLField(max_length=2000, blank=True)
     callback_secret_encrypted = models.TextField(blank=True, editable=False)
     meta = models.JSONField(null=True, blank=True)
+    # Upload and replace jobs: the staged file (a name in the "uploads" storage, removed when
+    # the job ends), the caller's file name (Flickr titles untitled photos after it), its size
+    # and the type sniffed from its bytes.
+    upload_name = models.CharField(max_length=255, blank=True, editable=False)
+    upload_filename = models.CharField(max_length=255, blank=True)
+    upload_size = models.BigIntegerField(null=True, blank=True)
+    upload_content_type = models.CharField(max_length=100, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
     run_token = models.UUIDField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)

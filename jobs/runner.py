@@ -16,6 +16,7 @@ from accounts.services import account_mark_needs_relink
 from accounts.vault import VaultError
 from flickr import client as flickr_client
 from flickr.errors import ErrorClass, FlickrError
+from jobs import uploads
 from jobs.models import Job, Target
 from jobs.services import job_publish
 
@@ -27,13 +28,15 @@ log = structlog.get_logger(__name__)
 SHORT_DELAY_SECONDS = 60
 
 
-def job_run(job_id: str, *, takeover: bool = False) -> None:
+def job_run(job_id: str, *, takeover: bool = False, lease_seconds: int | None = None) -> None:
     try:
         uuid.UUID(job_id)
     except ValueError:
         log.error("job_message_malformed", job_id=job_id[:64])
         return
-    job = Job.objects.claim(job_id, lease_seconds=settings.JOB_LEASE_SECONDS, takeover=takeover)
+    job = Job.objects.claim(
+        job_id, lease_seconds=lease_seconds or settings.JOB_LEASE_SECONDS, takeover=takeover
+    )
     if job is None:
         # Already run, running elsewhere, or deleted: a duplicate message is harmless.
         log.debug("job_not_claimed", job_id=job_id)
@@ -57,6 +60,7 @@ def job_run(job_id: str, *, takeover: bool = False) -> None:
         "observability": {"ok": False, "shipped": False, "reason": "disabled"},
     }
     if Job.objects.complete(job, result=result):
+        uploads.unstage(job.upload_name)
         log.info("job_completed", duration_ms=_ms_since(job.started_at))
 
 
@@ -74,13 +78,39 @@ def _call_flickr(job: Job) -> dict[str, Any]:
         creds = account.credentials()
     except VaultError as exc:
         raise FlickrError(str(exc), error_class=ErrorClass.CALLER, code="ERR_TOKEN_UNREADABLE") from None
-    if job.target != Target.REST:
+    if job.target == Target.REST:
+        return flickr_client.call_rest(creds, job.method, _as_flickr_args(job.params))
+    return _send_file(job, creds)
+
+
+def _send_file(job: Job, creds: Any) -> dict[str, Any]:
+    try:
+        photo = uploads.open_staged(job.upload_name) if job.upload_name else None
+    except FileNotFoundError:
+        photo = None
+    if photo is None:
         raise FlickrError(
-            f"Target {job.target!r} needs a file; this job has none.",
+            f"The file for this {job.target} job is no longer staged (removed, or its storage is "
+            "not shared with this worker: see UPLOAD_STAGING_DIR). Send the file again.",
             error_class=ErrorClass.CALLER,
-            code="ERR_INVALID_REQUEST",
+            code="ERR_UPLOAD_FILE_MISSING",
         )
-    return flickr_client.call_rest(creds, job.method, _as_flickr_args(job.params))
+    with photo:
+        return flickr_client.call_upload(
+            creds, job.target, _as_upload_fields(job.params), photo, job.upload_filename
+        )
+
+
+def _as_upload_fields(params: dict[str, Any]) -> dict[str, str]:
+    """Upload fields as Flickr wants them: like REST arguments, except that a list of tags is
+    space-separated with multi-word tags in double quotes (FLICKR-API.md §3.1)."""
+    tags = (params or {}).get("tags")
+    fields = _as_flickr_args({k: v for k, v in (params or {}).items() if k != "tags"})
+    if isinstance(tags, list):
+        fields["tags"] = " ".join(f'"{t}"' if " " in str(t) else str(t) for t in tags if str(t))
+    elif tags is not None:
+        fields["tags"] = str(tags)
+    return fields
 
 
 def _as_flickr_args(params: dict[str, Any]) -> dict[str, str]:
@@ -141,6 +171,7 @@ def _handle_failure(job: Job, error: FlickrError) -> None:
             message="Flickr reports the API key disabled or expired (code 100); an operator must act.",
         )
     if Job.objects.fail(job, error=details):
+        uploads.unstage(job.upload_name)
         log.warning(
             "job_failed",
             error_code=error.code,

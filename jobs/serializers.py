@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 from flickr.client import RESERVED_PARAMS
 from jobs.callbacks import callback_url_problem
@@ -48,8 +50,35 @@ def target_of_url(url: str) -> str | None:
     return None
 
 
+# The fields Flickr's upload and replace endpoints take besides the file (FLICKR-API.md §3).
+# Anything else is refused here: Flickr signs every field, and a misspelt one comes back as a
+# cryptic signature error.
+FILE_TARGET_FIELDS = {
+    Target.UPLOAD: frozenset(
+        {
+            "title",
+            "description",
+            "tags",
+            "is_public",
+            "is_friend",
+            "is_family",
+            "safety_level",
+            "content_type",
+            "hidden",
+            "async",
+            "dedup_check",
+        }
+    ),
+    Target.REPLACE: frozenset({"photo_id", "async"}),
+}
+
+
 class EnqueueInput(serializers.Serializer):
-    method = serializers.CharField(max_length=100, error_messages=_required("method"))
+    """A Flickr call to queue. JSON for REST calls; multipart/form-data with a `photo` part for
+    upload and replace (then `params` and `meta` are JSON strings). The serializer's context
+    says which the request was: `{"multipart": bool}`."""
+
+    method = serializers.CharField(required=False, allow_blank=True, max_length=100)
     user_id = serializers.CharField(max_length=100, error_messages=_required("user_id"))
     params = serializers.JSONField(required=False, allow_null=True)
     target = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=20)
@@ -59,9 +88,10 @@ class EnqueueInput(serializers.Serializer):
         required=False, allow_blank=True, allow_null=True, max_length=256, trim_whitespace=False
     )
     meta = serializers.JSONField(required=False, allow_null=True)
+    photo = serializers.FileField(required=False, allow_empty_file=True, use_url=False)
 
     def validate_method(self, value: str) -> str:
-        if not METHOD_RE.match(value):
+        if value and not METHOD_RE.match(value):
             raise serializers.ValidationError(
                 "method must be a Flickr method name such as flickr.photos.search"
             )
@@ -125,16 +155,68 @@ class EnqueueInput(serializers.Serializer):
             )
         return value
 
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            # `method` is required for REST calls only, so its absence is judged after the
+            # fields; report it with the fields' problems so every problem is listed at once.
+            if (
+                isinstance(exc.detail, dict)
+                and isinstance(data, Mapping)
+                and "method" not in exc.detail
+                and not data.get("method")
+                and data.get("target") not in (Target.UPLOAD, Target.REPLACE)
+            ):
+                exc.detail["method"] = [ErrorDetail("method is required", code="required")]
+            raise
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         target = attrs.get("target") or ""
         url_target = target_of_url(attrs["url"]) if attrs.get("url") else None
         if target and url_target and target != url_target:
             raise serializers.ValidationError(f"target {target!r} and url (a {url_target} endpoint) disagree")
         attrs["target"] = target or url_target or Target.REST
-        if attrs["target"] != Target.REST:
+        if attrs["target"] == Target.REST:
+            return self._validate_rest(attrs)
+        return self._validate_file_target(attrs)
+
+    def _validate_rest(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        problems = []
+        if not attrs.get("method"):
+            problems.append("method is required")
+        if attrs.get("photo") is not None:
+            problems.append("a 'photo' file is sent only with target upload or replace")
+        if problems:
+            raise serializers.ValidationError(problems)
+        return attrs
+
+    def _validate_file_target(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        target = attrs["target"]
+        if not self.context.get("multipart"):
             raise serializers.ValidationError(
-                f"target {attrs['target']} carries a file: send it as multipart/form-data with a 'photo' part"
+                f"target {target} carries a file: send it as multipart/form-data with a 'photo' part"
             )
+        problems = []
+        photo = attrs.get("photo")
+        if photo is None:
+            problems.append(f"photo is required: target {target} needs the file as a 'photo' part")
+        elif not photo.size:
+            problems.append("photo is empty (0 bytes)")
+        params = attrs.get("params") or {}
+        allowed = FILE_TARGET_FIELDS[target]
+        unknown = sorted(set(params) - allowed)
+        if unknown:
+            problems.append(
+                f"params {', '.join(unknown)} are not {target} fields; "
+                f"{target} takes {', '.join(sorted(allowed))}"
+            )
+        if target == Target.REPLACE and not str(params.get("photo_id") or "").isdigit():
+            problems.append("params.photo_id is required for replace: the id of the photo to replace")
+        if problems:
+            raise serializers.ValidationError(problems)
+        # The job is named after its endpoint: upload and replace are not REST methods.
+        attrs["method"] = str(target)
         return attrs
 
 

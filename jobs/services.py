@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from pathlib import PurePath
 from typing import Any
 
 import dramatiq
 import structlog
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts import vault
 from accounts.models import ApiClient, FlickrAccount
+from jobs import uploads
 from jobs.models import QUEUE_OF_TARGET, Job, JobState, Target
 
 log = structlog.get_logger(__name__)
@@ -49,30 +52,44 @@ def job_enqueue(
     callback_secret: str = "",
     meta: dict[str, Any] | None = None,
     request_id: str = "",
+    photo: UploadedFile | None = None,
 ) -> Job:
     """Accepts a Flickr call: the row is committed first, then the message is published, so a
     crash in between leaves a `queued` row that the sweeper publishes — never a message about
-    a job that does not exist, and never an accepted job that nobody will run."""
-    with transaction.atomic():
-        job = Job.objects.create(
-            client=client,
-            account=account,
-            target=target,
-            method=method,
-            params=params,
-            callback_url=callback_url,
-            callback_secret_encrypted=vault.encrypt(callback_secret) if callback_secret else "",
-            meta=meta,
-            request_id=request_id,
-            max_attempts=max(1, settings.JOB_RETRY_ATTEMPTS),
-        )
+    a job that does not exist, and never an accepted job that nobody will run. An upload's
+    file is staged before the row is written and removed again if the job is not accepted."""
+    job_id = uuid.uuid4()
+    staged = uploads.stage(photo, job_id) if photo is not None else ""
+    try:
+        with transaction.atomic():
+            job = Job.objects.create(
+                id=job_id,
+                client=client,
+                account=account,
+                target=target,
+                method=method,
+                params=params,
+                callback_url=callback_url,
+                callback_secret_encrypted=vault.encrypt(callback_secret) if callback_secret else "",
+                meta=meta,
+                request_id=request_id,
+                max_attempts=max(1, settings.JOB_RETRY_ATTEMPTS),
+                upload_name=staged,
+                upload_filename=_file_name(photo),
+                upload_size=photo.size if photo is not None else None,
+                upload_content_type=(photo.content_type or "") if photo is not None else "",
+            )
+    except BaseException:
+        uploads.unstage(staged)
+        raise
     try:
         job_publish(job)
-    except dramatiq.errors.ConnectionError as exc:
+    except dramatiq.errors.BrokerConnectionError as exc:
         # The broker is unreachable: answer 503 and take the job back, so the caller can retry
         # knowing nothing was accepted. (If the message did reach the broker after all, the
         # worker finds no row and drops it.)
         Job.objects.filter(pk=job.pk, state=JobState.QUEUED).delete()
+        uploads.unstage(staged)
         log.warning("job_enqueue_broker_unavailable", job_id=str(job.id), error=type(exc).__name__)
         raise QueueUnavailable(str(exc)) from None
     log.info(
@@ -85,13 +102,20 @@ def job_enqueue(
     return job
 
 
+def _file_name(photo: UploadedFile | None) -> str:
+    """The caller's file name without any path, for Flickr's default title."""
+    if photo is None or not photo.name:
+        return ""
+    return PurePath(photo.name.replace("\\", "/")).name[:255]
+
+
 def _republish(job_id: uuid.UUID, *, delay_ms: int | None = None) -> bool:
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
         return False
     try:
         job_publish(job, delay_ms=delay_ms)
-    except dramatiq.errors.ConnectionError:
+    except dramatiq.errors.BrokerConnectionError:
         log.warning("job_republish_failed", job_id=str(job_id))
         return False
     return True

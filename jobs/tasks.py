@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import dramatiq
+from django.conf import settings
 from dramatiq.middleware import CurrentMessage
 
 from jobs import runner
@@ -34,14 +35,16 @@ def flickr_rest(job_id: str, request_id: str = "") -> None:
     runner.job_run(job_id, takeover=_redelivered())
 
 
+# Sending a big file takes longer than a REST call: a longer lease keeps the sweeper from
+# handing a job that is still uploading to a second worker.
 @dramatiq.actor(queue_name="flickr_upload", time_limit=60 * 60_000, **_ACTOR_OPTIONS)
 def flickr_upload(job_id: str, request_id: str = "") -> None:
-    runner.job_run(job_id, takeover=_redelivered())
+    runner.job_run(job_id, takeover=_redelivered(), lease_seconds=settings.JOB_UPLOAD_LEASE_SECONDS)
 
 
 @dramatiq.actor(queue_name="flickr_replace", time_limit=60 * 60_000, **_ACTOR_OPTIONS)
 def flickr_replace(job_id: str, request_id: str = "") -> None:
-    runner.job_run(job_id, takeover=_redelivered())
+    runner.job_run(job_id, takeover=_redelivered(), lease_seconds=settings.JOB_UPLOAD_LEASE_SECONDS)
 
 
 ACTOR_OF_QUEUE = {

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from jobs.services import jobs_sweep
+from jobs.uploads import staged_sweep
 
 
 class Command(BaseCommand):
@@ -22,3 +23,4 @@ class Command(BaseCommand):
             "Re-published: {queued} never-published, {retrying} due retries, "
             "{running} abandoned running jobs.".format(**counts)
         )
+        self.stdout.write(f"Removed {staged_sweep()} staged upload files whose job is gone or over.")
