@@ -163,6 +163,8 @@ def make_hub(transactional_db: Any, sandbox: Any, tmp_path: Path) -> Iterator[An
     def make(**overrides: str) -> Hub:
         log_dir = tmp_path / f"hub{len(hubs)}"
         log_dir.mkdir()
+        # the web process stages upload files where the upload and replace workers read them
+        overrides.setdefault("UPLOAD_STAGING_DIR", str(log_dir / "uploads"))
         hub = Hub(hub_env(sandbox.url, **overrides), log_dir)
         hubs.append(hub)
         return hub

@@ -55,17 +55,6 @@ def test_a_call_goes_through_rabbitmq_to_flickr_and_back(make_hub, world):
             assert secret not in str(r)
 
 
-def test_upload_and_replace_queues_have_their_own_worker_pools(make_hub, world):
-    hub = make_hub()
-    hub.start_web()
-    for queue in ("flickr_rest", "flickr_upload", "flickr_replace"):
-        hub.start_worker(queue, threads=2)
-    user_id = str(world.alpha.accounts[0].user_id)
-    response = enqueue(hub, world.alpha.key, user_id)
-    assert response.json()["data"]["queue"] == "flickr_rest"
-    assert wait_for_state(hub, world.alpha.key, response.json()["data"]["job_id"], {"completed"})
-
-
 def test_a_worker_killed_mid_job_loses_nothing_and_the_job_completes_once(make_hub, world):
     hub = make_hub()
     hub.start_web()
