@@ -168,3 +168,19 @@ def upload_dir(settings: Any, tmp_path: Any) -> Any:
         },
     }
     return location
+
+
+@pytest.fixture(autouse=True)
+def _fresh_flickr_state(settings: Any) -> Iterator[None]:
+    """No cached answer, quota reservation or open circuit carries from one test to the next;
+    the quota is out of the way unless a test sets one."""
+    from django.core.cache import cache
+
+    from flickr import ratelimit
+
+    settings.FLICKR_QUOTA_PER_HOUR = 36_000_000
+    cache.clear()
+    ratelimit.reset()
+    yield
+    cache.clear()
+    ratelimit.reset()

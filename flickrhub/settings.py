@@ -272,6 +272,25 @@ FLICKR_UPLOAD_TIMEOUT_SECONDS = env.float("FLICKR_UPLOAD_TIMEOUT_SECONDS", defau
 FLICKR_SANDBOX = env.bool("FLICKR_SANDBOX", default=False)
 FLICKR_SANDBOX_PORT = env.int("FLICKR_SANDBOX_PORT", default=8099)
 
+# --- Quota, circuit breaker, back-pressure ---------------------------------------------------
+# Calls per hour each Flickr consumer key may make (Flickr documents 3,600), spread evenly,
+# with this many calls of burst allowance.
+FLICKR_QUOTA_PER_HOUR = env.int("FLICKR_QUOTA_PER_HOUR", default=3600)
+FLICKR_QUOTA_BURST = env.int("FLICKR_QUOTA_BURST", default=2)
+# The circuit of a key opens after this many retryable failures in a row (or at once on
+# Flickr's code 100), for this long (longer for a disabled key), then lets one probe through.
+BREAKER_FAILURE_THRESHOLD = env.int("BREAKER_FAILURE_THRESHOLD", default=5)
+BREAKER_COOLDOWN_SECONDS = env.int("BREAKER_COOLDOWN_SECONDS", default=30)
+BREAKER_KEY_DISABLED_COOLDOWN_SECONDS = env.int("BREAKER_KEY_DISABLED_COOLDOWN_SECONDS", default=900)
+# Unfinished jobs an API client may have; beyond it, enqueue answers 429 ERR_QUEUE_BUSY.
+JOB_MAX_IN_FLIGHT_PER_CLIENT = env.int("JOB_MAX_IN_FLIGHT_PER_CLIENT", default=10_000)
+# How long an Idempotency-Key is remembered.
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# The longest `?wait=` an API call may hold its answer for.
+API_MAX_WAIT_SECONDS = env.int("API_MAX_WAIT_SECONDS", default=60)
+# Failed jobs' messages kept in RabbitMQ's flickr_dlq queue (oldest dropped beyond it).
+DLQ_MAX_LENGTH = env.int("DLQ_MAX_LENGTH", default=100_000)
+
 # --- Cache, callbacks, observability (the original's names) ----------------------------------
 CACHE_ENABLED = env.bool("CACHE_ENABLED", default=True)
 CACHE_TTL_SECONDS = env.int("CACHE_TTL_SECONDS", default=300)

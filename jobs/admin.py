@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
-from jobs.models import Job
+from jobs import archive
+from jobs.models import FailedJob, Job
 
 JOB_FIELDS = (
     "id",
@@ -48,3 +52,103 @@ class JobAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
         return False
+
+
+FAILED_FIELDS = (
+    "job_link",
+    "history",
+    "client",
+    "account",
+    "target",
+    "method",
+    "params",
+    "error_class",
+    "error_code",
+    "flickr_code",
+    "error",
+    "attempts",
+    "max_attempts",
+    "request_id",
+    "job_created_at",
+    "started_at",
+    "finished_at",
+    "archived_at",
+    "retried_at",
+)
+
+
+@admin.register(FailedJob)
+class FailedJobAdmin(admin.ModelAdmin):
+    """The failed-job archive: what failed for good, why, and a way to run it again."""
+
+    list_display = [
+        "archived_at",
+        "method",
+        "error_code",
+        "flickr_code",
+        "client",
+        "account",
+        "attempts",
+        "retried_at",
+    ]
+    list_filter = ["error_class", "error_code", "method", "client", "archived_at"]
+    search_fields = ["=job_id", "=request_id", "=account__user_id", "method"]
+    date_hierarchy = "archived_at"
+    list_select_related = ["client", "account"]
+    readonly_fields = FAILED_FIELDS
+    fields = FAILED_FIELDS
+    actions = ["retry_selected", "purge_selected"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: FailedJob | None = None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # "purge" says what it does
+        return actions
+
+    @admin.display(description="job")
+    def job_link(self, obj: FailedJob) -> str:
+        if not Job.objects.filter(pk=obj.job_id).exists():
+            return f"{obj.job_id} (removed)"
+        url = reverse("admin:jobs_job_change", args=[obj.job_id])
+        return format_html('<a href="{}">{}</a>', url, obj.job_id)
+
+    @admin.display(description="history of this job")
+    def history(self, obj: FailedJob) -> str:
+        rows = FailedJob.objects.filter(job_id=obj.job_id).order_by("archived_at")
+        return format_html_join(
+            "",
+            "<div>{}: failed with {} after {} attempt(s){}</div>",
+            (
+                (
+                    row.archived_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    row.error_code,
+                    row.attempts,
+                    f", retried {row.retried_at:%Y-%m-%d %H:%M:%S}" if row.retried_at else "",
+                )
+                for row in rows
+            ),
+        )
+
+    @admin.action(description="Retry selected jobs (same job id, from the first attempt)")
+    def retry_selected(self, request: HttpRequest, queryset: QuerySet[FailedJob]) -> None:
+        retried = 0
+        for failed in queryset:
+            problem = archive.retry(failed)
+            if problem:
+                self.message_user(request, f"Job {failed.job_id} not retried: {problem}.", messages.WARNING)
+            else:
+                retried += 1
+        if retried:
+            self.message_user(request, f"{retried} job(s) queued again.", messages.SUCCESS)
+
+    @admin.action(description="Purge selected archive entries", permissions=["delete"])
+    def purge_selected(self, request: HttpRequest, queryset: QuerySet[FailedJob]) -> None:
+        count, _ = queryset.delete()
+        self.message_user(
+            request, f"{count} archive entr{'y' if count == 1 else 'ies'} purged.", messages.SUCCESS
+        )

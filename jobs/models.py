@@ -62,6 +62,7 @@ class JobQuerySet(models.QuerySet["Job"]):
             started_at=now,
             lease_until=now + timedelta(seconds=lease_seconds),
             next_attempt_at=None,
+            wait_reason="",
             updated_at=now,
         )
         if not updated:
@@ -81,11 +82,19 @@ class JobQuerySet(models.QuerySet["Job"]):
             from_cache=from_cache,
             finished_at=timezone.now(),
             lease_until=None,
+            quota_slot_at=None,
+            wait_reason="",
         )
 
     def fail(self, job: Job, *, error: dict[str, Any]) -> bool:
         return self._finish(
-            job, state=JobState.FAILED, error=error, finished_at=timezone.now(), lease_until=None
+            job,
+            state=JobState.FAILED,
+            error=error,
+            finished_at=timezone.now(),
+            lease_until=None,
+            quota_slot_at=None,
+            wait_reason="",
         )
 
     def schedule_retry(self, job: Job, *, error: dict[str, Any], at: datetime) -> bool:
@@ -96,6 +105,22 @@ class JobQuerySet(models.QuerySet["Job"]):
             next_attempt_at=at,
             lease_until=None,
             published_at=None,
+            quota_slot_at=None,
+            wait_reason="",
+        )
+
+    def postpone(self, job: Job, *, reason: str, at: datetime, **fields: Any) -> bool:
+        """Puts a claimed job back to wait — for quota, an open circuit, or an identical call
+        in flight — without counting it as an attempt: nothing was sent to Flickr."""
+        return self._finish(
+            job,
+            state=JobState.RETRYING,
+            attempts=F("attempts") - 1,
+            wait_reason=reason,
+            next_attempt_at=at,
+            lease_until=None,
+            published_at=None,
+            **fields,
         )
 
     def mark_published(self, job_id: uuid.UUID | str) -> None:
@@ -126,6 +151,14 @@ class Job(models.Model):
     upload_size = models.BigIntegerField(null=True, blank=True)
     upload_content_type = models.CharField(max_length=100, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
+    # The caller's cache wish: None = any cached answer up to CACHE_TTL_SECONDS old, 0 = none.
+    cache_max_age = models.PositiveIntegerField(null=True, blank=True)
+    # Why a job is waiting without having failed: "quota", "circuit_open" or "coalesced".
+    wait_reason = models.CharField(max_length=20, blank=True)
+    # The job whose identical call this one waits for (coalescing).
+    coalesced_with = models.UUIDField(null=True, blank=True)
+    # A quota slot reserved for this job: when it comes, the job calls without asking again.
+    quota_slot_at = models.DateTimeField(null=True, blank=True)
     run_token = models.UUIDField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -147,6 +180,8 @@ class Job(models.Model):
             models.Index(fields=["state", "updated_at"], name="job_state_updated"),
             models.Index(fields=["method", "-created_at"], name="job_method_recent"),
             models.Index(fields=["request_id"], name="job_request_id"),
+            # the in-flight cap: a client's unfinished jobs
+            models.Index(fields=["client", "state"], name="job_client_state"),
         ]
 
     def __str__(self) -> str:
@@ -155,3 +190,57 @@ class Job(models.Model):
     @property
     def queue_name(self) -> str:
         return QUEUE_OF_TARGET[Target(self.target)]
+
+
+class FailedJob(models.Model):
+    """The failed-job archive: one row each time a job fails for good, with everything needed
+    to understand and replay it. A job retried from the admin and failing again gets a second
+    row, so the rows of one job id are its history."""
+
+    # Not a foreign key: the archive outlives the job when retention deletes it.
+    job_id = models.UUIDField(db_index=True)
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="failed_jobs")
+    account = models.ForeignKey(FlickrAccount, on_delete=models.CASCADE, related_name="failed_jobs")
+    target = models.CharField(max_length=10, choices=Target.choices)
+    method = models.CharField(max_length=100)
+    params = models.JSONField(default=dict, blank=True)
+    error = models.JSONField(default=dict)
+    error_class = models.CharField(max_length=20)
+    error_code = models.CharField(max_length=50)
+    flickr_code = models.IntegerField(null=True, blank=True)
+    attempts = models.PositiveIntegerField()
+    max_attempts = models.PositiveIntegerField()
+    request_id = models.CharField(max_length=128, blank=True)
+    job_created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(default=timezone.now, db_index=True)
+    retried_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-archived_at"]
+        indexes = [
+            models.Index(fields=["error_class", "-archived_at"], name="failed_class_recent"),
+            models.Index(fields=["method", "-archived_at"], name="failed_method_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} failed ({self.error_code})"
+
+
+class IdempotencyKey(models.Model):
+    """An `Idempotency-Key` an API client sent with an enqueue, and the answer it got."""
+
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="idempotency_keys")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "key"], name="idempotency_key_per_client")]
+
+    def __str__(self) -> str:
+        return self.key

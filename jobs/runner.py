@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,10 +15,11 @@ from django.utils import timezone
 from accounts.models import AccountStatus
 from accounts.services import account_mark_needs_relink
 from accounts.vault import VaultError
+from flickr import breaker, catalog, ratelimit, response_cache
 from flickr import client as flickr_client
 from flickr.errors import ErrorClass, FlickrError
-from jobs import uploads
-from jobs.models import Job, Target
+from jobs import archive, uploads
+from jobs.models import ACTIVE_STATES, Job, JobState, Target
 from jobs.services import job_publish
 
 log = structlog.get_logger(__name__)
@@ -26,6 +28,10 @@ log = structlog.get_logger(__name__)
 # database for the sweeper, because RabbitMQ closes a consumer that holds an unacknowledged
 # (delayed) message past its consumer_timeout.
 SHORT_DELAY_SECONDS = 60
+# A follower of an identical call in flight looks at the leader again after about this long.
+COALESCE_POLL_SECONDS = 0.25
+# A reserved quota slot this close is taken now rather than waited for.
+QUOTA_SLACK_SECONDS = 0.005
 
 
 def job_run(job_id: str, *, takeover: bool = False, lease_seconds: int | None = None) -> None:
@@ -49,22 +55,47 @@ def job_run(job_id: str, *, takeover: bool = False, lease_seconds: int | None = 
         attempt=job.attempts,
     )
     try:
-        flickr = _call_flickr(job)
+        _execute(job)
     except FlickrError as error:
         _handle_failure(job, error)
+
+
+def _execute(job: Job) -> None:
+    """The job's way to an answer: the cache, an identical call already in flight, the circuit
+    and the quota of its consumer key, and only then Flickr."""
+    creds = _credentials(job)
+    if job.target != Target.REST:
+        if _gate(job, coalescing_key=None):
+            _complete(job, _called(job, lambda: _send_file(job, creds)))
         return
-    result = {
-        "from_cache": False,
-        "flickr": flickr,
-        # The external log sink is not configured in this build (OBS_API_URL): nothing shipped.
-        "observability": {"ok": False, "shipped": False, "reason": "disabled"},
-    }
-    if Job.objects.complete(job, result=result):
-        uploads.unstage(job.upload_name)
-        log.info("job_completed", duration_ms=_ms_since(job.started_at))
+    args = _as_flickr_args(job.params)
+    key = (
+        response_cache.call_key(job.account_id, job.method, args)
+        if catalog.is_cacheable(job.method)
+        else None
+    )
+    shared = key is not None and job.cache_max_age != 0  # cache: false wants its own call
+    if key is not None and shared:
+        hit = response_cache.get(key, max_age=job.cache_max_age)
+        if hit is not None:
+            _complete(job, hit.flickr, from_cache=True, cache_ttl=hit.ttl_remaining)
+            return
+        if _follow(job, key):
+            return
+    coalescing_key = key if shared else None
+    if not _gate(job, coalescing_key=coalescing_key):
+        return
+    try:
+        flickr = _called(job, lambda: flickr_client.call_rest(creds, job.method, args))
+        if key is not None:
+            response_cache.put(key, flickr)
+        _complete(job, flickr)
+    finally:
+        if coalescing_key is not None:
+            response_cache.release(coalescing_key, str(job.id))
 
 
-def _call_flickr(job: Job) -> dict[str, Any]:
+def _credentials(job: Job) -> Any:
     account = job.account
     if account.status != AccountStatus.ACTIVE:
         raise FlickrError(
@@ -75,12 +106,113 @@ def _call_flickr(job: Job) -> dict[str, Any]:
             code="ERR_FLICKR_RELINK_REQUIRED",
         )
     try:
-        creds = account.credentials()
+        return account.credentials()
     except VaultError as exc:
         raise FlickrError(str(exc), error_class=ErrorClass.CALLER, code="ERR_TOKEN_UNREADABLE") from None
-    if job.target == Target.REST:
-        return flickr_client.call_rest(creds, job.method, _as_flickr_args(job.params))
-    return _send_file(job, creds)
+
+
+def _follow(job: Job, key: str) -> bool:
+    """Coalescing. True when this job is done or waiting on an identical job's call; False
+    when it is to make the call itself."""
+    if job.coalesced_with:
+        leader = (
+            Job.objects.filter(pk=job.coalesced_with).values("state", "result", "next_attempt_at").first()
+        )
+        if leader and leader["state"] == JobState.COMPLETED and leader["result"]:
+            _complete(job, leader["result"]["flickr"], from_cache=True, coalesced_with=job.coalesced_with)
+            return True
+        if leader and leader["state"] in ACTIVE_STATES:
+            _defer(job, "coalesced", _follow_delay(leader["next_attempt_at"]))
+            return True
+        # The job we waited for failed or is gone: make the call ourselves.
+    leader_id = response_cache.lead(key, str(job.id))
+    if leader_id is None:
+        return False
+    _defer(job, "coalesced", _follow_delay(None), coalesced_with=leader_id)
+    return True
+
+
+def _follow_delay(leader_next_attempt: Any) -> float:
+    delay = COALESCE_POLL_SECONDS * random.uniform(1, 1.5)
+    if leader_next_attempt is not None:
+        delay = max(delay, (leader_next_attempt - timezone.now()).total_seconds() + COALESCE_POLL_SECONDS)
+    return delay
+
+
+def _gate(job: Job, *, coalescing_key: str | None) -> bool:
+    """The consumer key's circuit and quota. False when the job was put back to wait."""
+    app_id = job.account.app_id
+    verdict = breaker.check(app_id, job_id=str(job.id))
+    if not verdict.allowed:
+        wait = verdict.wait_seconds + random.uniform(0, 1)
+        _defer(job, "circuit_open", wait, coalescing_key=coalescing_key)
+        return False
+    now = timezone.now()
+    if job.quota_slot_at is not None:
+        # A slot was reserved when this job last waited: it is this job's to use.
+        wait = (job.quota_slot_at - now).total_seconds()
+    else:
+        wait = ratelimit.reserve(app_id)
+        if wait > 0:
+            job.quota_slot_at = now + timedelta(seconds=wait)
+    if wait > QUOTA_SLACK_SECONDS:
+        if verdict.probe:
+            breaker.release_probe(app_id, job_id=str(job.id))
+        _defer(job, "quota", wait, coalescing_key=coalescing_key, quota_slot_at=job.quota_slot_at)
+        return False
+    return True
+
+
+def _called(job: Job, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Makes the Flickr call and tells the consumer key's circuit how it went."""
+    app_id = job.account.app_id
+    try:
+        answer = call()
+    except FlickrError as error:
+        if error.error_class in (ErrorClass.RETRY, ErrorClass.UNKNOWN_OUTCOME):
+            breaker.record_failure(app_id)
+        elif error.error_class is ErrorClass.KEY_DISABLED:
+            breaker.record_failure(app_id, key_disabled=True)
+        else:
+            breaker.record_success(app_id)  # Flickr answered: it is up, whatever it said
+        raise
+    breaker.record_success(app_id)
+    return answer
+
+
+def _defer(job: Job, reason: str, wait: float, *, coalescing_key: str | None = None, **fields: Any) -> None:
+    at = timezone.now() + timedelta(seconds=max(0.0, wait))
+    if coalescing_key is not None:
+        response_cache.hold(coalescing_key, str(job.id), wait)
+    if not Job.objects.postpone(job, reason=reason, at=at, **fields):
+        return
+    log.info("job_waiting", reason=reason, wait_s=round(wait, 3), next_attempt_at=at.isoformat())
+    if wait <= SHORT_DELAY_SECONDS:
+        job_publish(job, delay_ms=max(1, int(wait * 1000)))
+
+
+def _complete(
+    job: Job,
+    flickr: dict[str, Any],
+    *,
+    from_cache: bool = False,
+    cache_ttl: int | None = None,
+    coalesced_with: uuid.UUID | None = None,
+) -> None:
+    result: dict[str, Any] = {"from_cache": from_cache, "flickr": flickr}
+    if from_cache:
+        # The original's answer for a cache hit; an identical call's answer is reported alike.
+        result["observability"] = {"ok": True, "cached": True}
+        if coalesced_with is not None:
+            result["coalesced_with"] = str(coalesced_with)
+        else:
+            result["cache_ttl_seconds"] = cache_ttl
+    else:
+        # The external log sink is not configured in this build (OBS_API_URL): nothing shipped.
+        result["observability"] = {"ok": False, "shipped": False, "reason": "disabled"}
+    if Job.objects.complete(job, result=result, from_cache=from_cache):
+        uploads.unstage(job.upload_name)
+        log.info("job_completed", duration_ms=_ms_since(job.started_at), from_cache=from_cache)
 
 
 def _send_file(job: Job, creds: Any) -> dict[str, Any]:
@@ -178,6 +310,7 @@ def _handle_failure(job: Job, error: FlickrError) -> None:
             error_class=error.error_class.value,
             flickr_code=error.flickr_code,
         )
+        archive.job_failed_for_good(job, details)
 
 
 def _ms_since(started: Any) -> float | None:

@@ -1,0 +1,115 @@
+"""A circuit breaker per Flickr consumer key, shared by every worker through the cache.
+
+Closed: calls go through, and consecutive retryable failures (5xx, 429, 105, unreachable) are
+counted. After BREAKER_FAILURE_THRESHOLD of them in a row — or at once on code 100, the key
+disabled — the circuit opens for a cool-down (BREAKER_COOLDOWN_SECONDS, longer for 100): no
+call is made and jobs wait. When the cool-down is over the circuit is half-open: one job, the
+probe, makes its call while the others wait a little; a success closes the circuit, a failure
+opens it again.
+
+The state lives in the Django cache (Redis in production) in three keys per app — a failure
+counter (atomic `incr`), the time the circuit reopens, and the probe's claim (atomic `add`) —
+so workers on every machine see one circuit.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass
+
+import structlog
+from django.conf import settings
+from django.core.cache import cache
+
+log = structlog.get_logger(__name__)
+
+# While a probe is out, the others look again after this long.
+PROBE_WAIT_SECONDS = 2.0
+
+
+class State(enum.StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    wait_seconds: float = 0.0
+    probe: bool = False
+
+
+def _keys(app_id: int) -> tuple[str, str, str]:
+    base = f"breaker:{app_id}"
+    return f"{base}:failures", f"{base}:open_until", f"{base}:probe"
+
+
+def state(app_id: int) -> State:
+    open_until = cache.get(_keys(app_id)[1])
+    if open_until is None:
+        return State.CLOSED
+    return State.OPEN if time.time() < float(open_until) else State.HALF_OPEN
+
+
+def check(app_id: int, *, job_id: str) -> Verdict:
+    """May a call be made with this app's key now? A half-open circuit lets one probe through."""
+    _failures, open_key, probe_key = _keys(app_id)
+    open_until = cache.get(open_key)
+    if open_until is None:
+        return Verdict(allowed=True)
+    remaining = float(open_until) - time.time()
+    if remaining > 0:
+        return Verdict(allowed=False, wait_seconds=remaining)
+    if cache.add(probe_key, job_id, timeout=int(settings.FLICKR_TIMEOUT_SECONDS) + 30):
+        log.info("circuit_probe", flickr_app_id=app_id)
+        return Verdict(allowed=True, probe=True)
+    return Verdict(allowed=False, wait_seconds=PROBE_WAIT_SECONDS)
+
+
+def release_probe(app_id: int, *, job_id: str) -> None:
+    """The probe did not make its call after all (it must wait for quota): let another try."""
+    _failures, _open, probe_key = _keys(app_id)
+    if cache.get(probe_key) == job_id:
+        cache.delete(probe_key)
+
+
+def record_success(app_id: int) -> None:
+    failures_key, open_key, probe_key = _keys(app_id)
+    was_open = cache.get(open_key) is not None
+    cache.delete_many([failures_key, open_key, probe_key])
+    if was_open:
+        log.warning("circuit_closed", flickr_app_id=app_id)
+
+
+def record_failure(app_id: int, *, key_disabled: bool = False) -> None:
+    """A retryable failure (or, with `key_disabled`, Flickr's code 100) for this app's key."""
+    failures_key, open_key, probe_key = _keys(app_id)
+    cache.add(failures_key, 0, timeout=None)
+    try:
+        failures = cache.incr(failures_key)
+    except ValueError:  # evicted between add and incr
+        cache.set(failures_key, 1, timeout=None)
+        failures = 1
+    if key_disabled or failures >= settings.BREAKER_FAILURE_THRESHOLD:
+        cooldown = (
+            settings.BREAKER_KEY_DISABLED_COOLDOWN_SECONDS
+            if key_disabled
+            else settings.BREAKER_COOLDOWN_SECONDS
+        )
+        opening = cache.get(open_key) is None or cache.get(probe_key) is not None
+        cache.set(open_key, time.time() + cooldown, timeout=int(cooldown) + 3600)
+        cache.delete(probe_key)
+        if opening:
+            log.warning(
+                "circuit_opened",
+                flickr_app_id=app_id,
+                consecutive_failures=failures,
+                key_disabled=key_disabled,
+                cooldown_s=cooldown,
+            )
+
+
+def reset(app_id: int) -> None:
+    cache.delete_many(list(_keys(app_id)))
