@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -15,9 +17,10 @@ from rest_framework.views import APIView
 from accounts.models import ApiClient
 from accounts.selectors import account_for_client
 from flickrhub.api import ApiError, envelope, request_id_of
-from jobs.models import Job
+from jobs import idempotency
+from jobs.models import FINAL_STATES, Job
 from jobs.serializers import EnqueueInput, EnqueueOutput, JobStatusInput, JobStatusOutput
-from jobs.services import QueueUnavailable, job_enqueue
+from jobs.services import QueueBusy, QueueUnavailable, job_enqueue, job_wait
 from jobs.uploads import UploadMultiPartParser
 
 
@@ -78,6 +81,7 @@ class EnqueueApi(APIView):
         },
     )
     def post(self, request: Request) -> Response:
+        wait = wait_seconds(request)
         multipart = (request.content_type or "").startswith("multipart/form-data")
         data = EnqueueInput(data=request.data, context={"multipart": multipart})
         data.is_valid(raise_exception=True)
@@ -92,6 +96,10 @@ class EnqueueApi(APIView):
                 message="token_not_found",
                 details={"userId": fields["user_id"][:100]},
             )
+        claim = _idempotency_claim(request, client, fields)
+        if claim.replay is not None:
+            assert claim.replay.response is not None and claim.replay.job_id is not None
+            return _accepted(request, claim.replay.job_id, claim.replay.response, wait, replayed=True)
         try:
             job = job_enqueue(
                 client=client,
@@ -104,21 +112,92 @@ class EnqueueApi(APIView):
                 meta=fields.get("meta"),
                 request_id=request_id_of(request),
                 photo=fields.get("photo"),
+                cache_max_age=fields.get("cache_max_age"),
             )
+        except QueueBusy as busy:
+            idempotency.release(claim)
+            raise ApiError(
+                status_code=429,
+                code="ERR_QUEUE_BUSY",
+                message=(
+                    f"You have {busy.in_flight} unfinished jobs, the most a client may have "
+                    f"(JOB_MAX_IN_FLIGHT_PER_CLIENT). Wait for some to finish, then send again."
+                ),
+                headers={"Retry-After": str(busy.retry_after)},
+            ) from None
         except QueueUnavailable:
+            idempotency.release(claim)
             raise ApiError(
                 status_code=503,
                 code="ERR_QUEUE_UNAVAILABLE",
                 message="The job queue is unreachable, so the job was not accepted. Try again shortly.",
                 headers={"Retry-After": "5"},
             ) from None
+        except BaseException:
+            idempotency.release(claim)
+            raise
         status_url = request.build_absolute_uri(reverse("job-detail", args=[job.id]))
-        return envelope(
-            request,
-            {"job_id": str(job.id), "state": job.state, "queue": job.queue_name, "status_url": status_url},
-            status.HTTP_202_ACCEPTED,
-            headers={"Location": status_url},
+        accepted = {
+            "job_id": str(job.id),
+            "state": job.state,
+            "queue": job.queue_name,
+            "status_url": status_url,
+        }
+        idempotency.finish(claim, job, accepted)
+        return _accepted(request, job.id, accepted, wait)
+
+
+def _idempotency_claim(request: Request, client: ApiClient, fields: dict[str, Any]) -> idempotency.Claim:
+    key = request.headers.get(idempotency.HEADER)
+    if key is None:
+        return idempotency.Claim()
+    photo = fields.get("photo")
+    body = {name: value for name, value in fields.items() if name != "photo"}
+    print_ = idempotency.fingerprint(body, getattr(photo, "sha256", None) if photo is not None else None)
+    return idempotency.claim(client, idempotency.validate_key(key), print_)
+
+
+def _accepted(
+    request: Request, job_id: uuid.UUID, accepted: dict[str, Any], wait: float, *, replayed: bool = False
+) -> Response:
+    """202 with the job id; with `?wait=`, the finished job's status (200) if it ends in time."""
+    headers = {"Location": accepted["status_url"]}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    if wait > 0:
+        job = job_wait(job_id, wait)
+        if job is not None and job.state in FINAL_STATES:
+            return envelope(request, {**accepted, **JobStatusOutput.of(job)}, headers=headers)
+    return envelope(request, accepted, status.HTTP_202_ACCEPTED, headers=headers)
+
+
+def wait_seconds(request: Request) -> float:
+    """`?wait=N`: how long the caller will wait for the job to end, capped at API_MAX_WAIT_SECONDS."""
+    raw = request.query_params.get("wait")
+    if raw is None or raw == "":
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0) or value == float("inf"):
+        raise ApiError(
+            status_code=400,
+            code="ERR_INVALID_REQUEST",
+            message=f"wait must be a number of seconds from 0 to {settings.API_MAX_WAIT_SECONDS}",
         )
+    return min(value, float(settings.API_MAX_WAIT_SECONDS))
+
+
+def _status_answer(request: Request, job: Job, wait: float) -> Response:
+    if wait > 0 and job.state not in FINAL_STATES:
+        job = job_wait(job.id, wait) or job
+        if job.state not in FINAL_STATES:
+            url = request.build_absolute_uri(reverse("job-detail", args=[job.id]))
+            return envelope(
+                request, JobStatusOutput.of(job), status.HTTP_202_ACCEPTED, headers={"Location": url}
+            )
+    return envelope(request, JobStatusOutput.of(job))
 
 
 class JobStatusApi(APIView):
@@ -144,7 +223,7 @@ class JobStatusApi(APIView):
         job = _client_job(request.user, data.validated_data["job_id"])
         if job is None or str(job.account.user_id) != data.validated_data["user_id"].strip().lower():
             raise _job_not_found()
-        return envelope(request, JobStatusOutput.of(job))
+        return _status_answer(request, job, wait_seconds(request))
 
 
 class JobDetailApi(APIView):
@@ -162,4 +241,4 @@ class JobDetailApi(APIView):
         job = _client_job(request.user, job_id)
         if job is None:
             raise _job_not_found()
-        return envelope(request, JobStatusOutput.of(job))
+        return _status_answer(request, job, wait_seconds(request))

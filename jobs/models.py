@@ -40,6 +40,7 @@ QUEUE_OF_TARGET = {
 }
 
 ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.RETRYING)
+FINAL_STATES = (JobState.COMPLETED, JobState.FAILED)
 
 
 class JobQuerySet(models.QuerySet["Job"]):

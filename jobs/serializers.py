@@ -88,6 +88,8 @@ class EnqueueInput(serializers.Serializer):
         required=False, allow_blank=True, allow_null=True, max_length=256, trim_whitespace=False
     )
     meta = serializers.JSONField(required=False, allow_null=True)
+    cache = serializers.BooleanField(required=False, allow_null=True, default=None)
+    max_age = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=7 * 86400)
     photo = serializers.FileField(required=False, allow_empty_file=True, use_url=False)
 
     def validate_method(self, value: str) -> str:
@@ -177,6 +179,10 @@ class EnqueueInput(serializers.Serializer):
         if target and url_target and target != url_target:
             raise serializers.ValidationError(f"target {target!r} and url (a {url_target} endpoint) disagree")
         attrs["target"] = target or url_target or Target.REST
+        # cache: false → no cached answer (and no sharing an identical call in flight);
+        # max_age → a cached answer at most that many seconds old; neither → CACHE_TTL_SECONDS.
+        attrs["cache_max_age"] = 0 if attrs.pop("cache", None) is False else attrs.pop("max_age", None)
+        attrs.pop("max_age", None)
         if attrs["target"] == Target.REST:
             return self._validate_rest(attrs)
         return self._validate_file_target(attrs)
@@ -249,6 +255,7 @@ class JobStatusOutput(serializers.Serializer):
     failedReason = serializers.CharField(required=False)
     error = serializers.JSONField(required=False)
     next_attempt_at = serializers.DateTimeField(required=False)
+    waiting_for = serializers.ChoiceField(choices=["quota", "circuit_open", "coalesced"], required=False)
     finished_at = serializers.DateTimeField(required=False)
     meta = serializers.JSONField(required=False)
 
@@ -273,6 +280,9 @@ class JobStatusOutput(serializers.Serializer):
             data["error"] = job.error
         if job.state == JobState.RETRYING and job.next_attempt_at:
             data["next_attempt_at"] = job.next_attempt_at.isoformat()
+        if job.state == JobState.RETRYING and job.wait_reason:
+            # Not a failure: the job waits for the quota, an open circuit, or an identical call.
+            data["waiting_for"] = job.wait_reason
         if job.finished_at:
             data["finished_at"] = job.finished_at.isoformat()
         if job.meta is not None:

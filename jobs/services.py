@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import PurePath
@@ -18,13 +19,24 @@ from django.utils import timezone
 from accounts import vault
 from accounts.models import ApiClient, FlickrAccount
 from jobs import uploads
-from jobs.models import QUEUE_OF_TARGET, Job, JobState, Target
+from jobs.models import ACTIVE_STATES, FINAL_STATES, QUEUE_OF_TARGET, Job, JobState, Target
 
 log = structlog.get_logger(__name__)
 
 
 class QueueUnavailable(Exception):
     """The broker did not take the message; the job was not accepted."""
+
+
+class QueueBusy(Exception):
+    """The client already has as many unfinished jobs as it may."""
+
+    def __init__(self, in_flight: int) -> None:
+        super().__init__(in_flight)
+        self.in_flight = in_flight
+        # Roughly how long the quota takes to work off a hundredth of the cap.
+        per_second = max(1, settings.FLICKR_QUOTA_PER_HOUR) / 3600
+        self.retry_after = max(1, min(300, int(settings.JOB_MAX_IN_FLIGHT_PER_CLIENT / 100 / per_second)))
 
 
 def job_publish(job: Job, *, delay_ms: int | None = None) -> None:
@@ -53,11 +65,16 @@ def job_enqueue(
     meta: dict[str, Any] | None = None,
     request_id: str = "",
     photo: UploadedFile | None = None,
+    cache_max_age: int | None = None,
 ) -> Job:
     """Accepts a Flickr call: the row is committed first, then the message is published, so a
     crash in between leaves a `queued` row that the sweeper publishes — never a message about
     a job that does not exist, and never an accepted job that nobody will run. An upload's
     file is staged before the row is written and removed again if the job is not accepted."""
+    # A soft cap: two requests racing past it both get in, which is harmless.
+    in_flight = Job.objects.filter(client=client, state__in=ACTIVE_STATES).count()
+    if in_flight >= settings.JOB_MAX_IN_FLIGHT_PER_CLIENT:
+        raise QueueBusy(in_flight)
     job_id = uuid.uuid4()
     staged = uploads.stage(photo, job_id) if photo is not None else ""
     try:
@@ -78,6 +95,7 @@ def job_enqueue(
                 upload_filename=_file_name(photo),
                 upload_size=photo.size if photo is not None else None,
                 upload_content_type=(photo.content_type or "") if photo is not None else "",
+                cache_max_age=cache_max_age,
             )
     except BaseException:
         uploads.unstage(staged)
@@ -100,6 +118,21 @@ def job_enqueue(
         user_id=str(account.user_id),
     )
     return job
+
+
+def job_wait(job_id: uuid.UUID | str, seconds: float) -> Job | None:
+    """Polls a job until it ends or `seconds` pass (`?wait=`); returns its last state."""
+    deadline = time.monotonic() + seconds
+    pause = 0.02
+    while True:
+        job = Job.objects.select_related("account").filter(pk=job_id).first()
+        if job is None or job.state in FINAL_STATES:
+            return job
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return job
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 0.5)
 
 
 def _file_name(photo: UploadedFile | None) -> str:

@@ -10,6 +10,7 @@ runner removes it when the job ends. `staged_sweep` removes files whose job is g
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -69,6 +70,7 @@ class StagingUploadHandler(TemporaryFileUploadHandler):
         self.head = b""
         self.mime: str | None = None
         self.files_seen = 0
+        self.digest = hashlib.sha256()  # for Idempotency-Key fingerprints
 
     def new_file(self, field_name: str, file_name: str, *args: Any, **kwargs: Any) -> None:
         self.files_seen += 1
@@ -95,6 +97,7 @@ class StagingUploadHandler(TemporaryFileUploadHandler):
             self.head += raw_data[: SNIFF_BYTES - len(self.head)]
             if len(self.head) >= SNIFF_BYTES:
                 self._check_type()
+        self.digest.update(raw_data)
         return super().receive_data_chunk(raw_data, start)
 
     def file_complete(self, file_size: int) -> UploadedFile | None:
@@ -103,6 +106,7 @@ class StagingUploadHandler(TemporaryFileUploadHandler):
         uploaded = super().file_complete(file_size)
         if uploaded is not None:
             uploaded.content_type = self.mime or ""
+            uploaded.sha256 = self.digest.hexdigest()  # type: ignore[attr-defined]
         return uploaded
 
     def _check_type(self) -> None:
