@@ -88,7 +88,7 @@ def _claim_seconds() -> int:
 
 
 def release(key: str, job_id: str) -> None:
-    """Ends the claim, if this job still holds it."""
+    """Ends the claim, if `job_id` still holds it, so another job may lead."""
     slot = f"flickr:inflight:{key}"
     if cache.get(slot) == job_id:
         cache.delete(slot)

@@ -83,6 +83,7 @@ class FailedJobAdmin(admin.ModelAdmin):
 
     list_display = [
         "archived_at",
+        "job_id",
         "method",
         "error_code",
         "flickr_code",

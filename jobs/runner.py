@@ -87,12 +87,15 @@ def _execute(job: Job) -> None:
         return
     try:
         flickr = _called(job, lambda: flickr_client.call_rest(creds, job.method, args))
-        if key is not None:
-            response_cache.put(key, flickr)
-        _complete(job, flickr)
-    finally:
+    except FlickrError:
+        # Identical jobs waiting on this one will make the call themselves (one of them).
         if coalescing_key is not None:
             response_cache.release(coalescing_key, str(job.id))
+        raise
+    if key is not None:
+        response_cache.put(key, flickr)
+    # The claim stays until it expires: identical jobs asked for before this answer take it.
+    _complete(job, flickr)
 
 
 def _credentials(job: Job) -> Any:
@@ -112,24 +115,36 @@ def _credentials(job: Job) -> Any:
 
 
 def _follow(job: Job, key: str) -> bool:
-    """Coalescing. True when this job is done or waiting on an identical job's call; False
-    when it is to make the call itself."""
-    if job.coalesced_with:
+    """Coalescing. True when this job is done, or waiting on an identical job's call; False
+    when it is to make the call itself. A job takes another's answer only if that answer came
+    after this job was asked for: identical calls in flight at once, never an old answer."""
+    leader_id: uuid.UUID | str | None = job.coalesced_with
+    for _ in range(3):
+        if leader_id is None:
+            leader_id = response_cache.lead(key, str(job.id))
+            if leader_id is None:
+                return False
         leader = (
-            Job.objects.filter(pk=job.coalesced_with).values("state", "result", "next_attempt_at").first()
+            Job.objects.filter(pk=leader_id)
+            .values("state", "result", "next_attempt_at", "finished_at")
+            .first()
         )
-        if leader and leader["state"] == JobState.COMPLETED and leader["result"]:
-            _complete(job, leader["result"]["flickr"], from_cache=True, coalesced_with=job.coalesced_with)
-            return True
         if leader and leader["state"] in ACTIVE_STATES:
-            _defer(job, "coalesced", _follow_delay(leader["next_attempt_at"]))
+            _postpone(job, "coalesced", _follow_delay(leader["next_attempt_at"]), coalesced_with=leader_id)
             return True
-        # The job we waited for failed or is gone: make the call ourselves.
-    leader_id = response_cache.lead(key, str(job.id))
-    if leader_id is None:
-        return False
-    _defer(job, "coalesced", _follow_delay(None), coalesced_with=leader_id)
-    return True
+        if (
+            leader
+            and leader["state"] == JobState.COMPLETED
+            and leader["result"]
+            and leader["finished_at"] is not None
+            and leader["finished_at"] >= job.created_at
+        ):
+            _complete(job, leader["result"]["flickr"], from_cache=True, coalesced_with=leader_id)
+            return True
+        # The other job failed, is gone, or answered before this one was asked: lead instead.
+        response_cache.release(key, str(leader_id))
+        leader_id = None
+    return False
 
 
 def _follow_delay(leader_next_attempt: Any) -> float:
@@ -145,7 +160,7 @@ def _gate(job: Job, *, coalescing_key: str | None) -> bool:
     verdict = breaker.check(app_id, job_id=str(job.id))
     if not verdict.allowed:
         wait = verdict.wait_seconds + random.uniform(0, 1)
-        _defer(job, "circuit_open", wait, coalescing_key=coalescing_key)
+        _postpone(job, "circuit_open", wait, coalescing_key=coalescing_key)
         return False
     now = timezone.now()
     if job.quota_slot_at is not None:
@@ -158,7 +173,7 @@ def _gate(job: Job, *, coalescing_key: str | None) -> bool:
     if wait > QUOTA_SLACK_SECONDS:
         if verdict.probe:
             breaker.release_probe(app_id, job_id=str(job.id))
-        _defer(job, "quota", wait, coalescing_key=coalescing_key, quota_slot_at=job.quota_slot_at)
+        _postpone(job, "quota", wait, coalescing_key=coalescing_key, quota_slot_at=job.quota_slot_at)
         return False
     return True
 
@@ -180,7 +195,9 @@ def _called(job: Job, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return answer
 
 
-def _defer(job: Job, reason: str, wait: float, *, coalescing_key: str | None = None, **fields: Any) -> None:
+def _postpone(
+    job: Job, reason: str, wait: float, *, coalescing_key: str | None = None, **fields: Any
+) -> None:
     at = timezone.now() + timedelta(seconds=max(0.0, wait))
     if coalescing_key is not None:
         response_cache.hold(coalescing_key, str(job.id), wait)
@@ -197,7 +214,7 @@ def _complete(
     *,
     from_cache: bool = False,
     cache_ttl: int | None = None,
-    coalesced_with: uuid.UUID | None = None,
+    coalesced_with: uuid.UUID | str | None = None,
 ) -> None:
     result: dict[str, Any] = {"from_cache": from_cache, "flickr": flickr}
     if from_cache:
