@@ -44,6 +44,7 @@ class PendingAuthorization:
     consumer_secret_encrypted: str = field(default="", repr=False)
     state: str = field(default_factory=lambda: str(uuid.uuid4()))
     invitation_id: int | None = None
+    user_id: str | None = None  # the user_id a new account gets (flickr_auth --user-id)
     created_at: float = field(default_factory=now)
     failed_tries: int = 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -66,10 +67,12 @@ def account_link(
     perms: str,
     token: str,
     token_secret: str,
+    user_id: str | None = None,
 ) -> tuple[FlickrAccount, bool]:
     """Stores a Flickr account's access token for a client. Linking the same Flickr account
     again (same client and app) replaces the token and keeps the `user_id` integrators know.
-    Returns the account and whether it was new."""
+    Returns the account and whether it was new; `user_id` names a new account (an
+    existing one keeps its own)."""
     with transaction.atomic():
         account = (
             FlickrAccount.objects.select_for_update()
@@ -79,6 +82,8 @@ def account_link(
         created = account is None
         if account is None:
             account = FlickrAccount(client=client, app=app, nsid=nsid)
+            if user_id:
+                account.user_id = uuid.UUID(user_id)
         account.username = username
         account.fullname = fullname
         account.perms = perms
@@ -204,6 +209,7 @@ def authorization_start(
     app_key: str = "",
     app_secret: str = "",
     invitation: Invitation | None = None,
+    user_id: str | None = None,
 ) -> PendingAuthorization:
     """Asks Flickr for a request token and remembers the attempt for ten minutes. The caller
     sends the person to `flickr_oauth.authorize_url(pending.oauth_token, perms)`."""
@@ -227,6 +233,7 @@ def authorization_start(
         consumer_key=key,
         consumer_secret_encrypted=vault.encrypt(secret) if user_app else "",
         invitation_id=invitation.pk if invitation is not None else None,
+        user_id=user_id,
     )
     pending.save(attempt)
     log.info(
@@ -293,6 +300,7 @@ def authorization_complete(*, attempt: PendingAuthorization, verifier: str) -> t
                 perms=attempt.perms,
                 token=grant.token,
                 token_secret=grant.secret,
+                user_id=attempt.user_id,
             )
             if attempt.invitation_id is not None:
                 invitation = Invitation.objects.filter(pk=attempt.invitation_id).first()
