@@ -173,9 +173,13 @@ def test_forms_need_the_csrf_token(world):
     world.alpha.model.managers.add(user)
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(user)
-    assert (
-        browser.post("/connect/", {"client": str(world.alpha.model.pk), "perms": "read"}).status_code == 403
-    )
+    refused = browser.post("/connect/", {"client": str(world.alpha.model.pk), "perms": "read"})
+    assert refused.status_code == 403
+    assert "The form has expired" in text(refused) and "reload the page" in text(refused)
+    form = browser.get("/connect/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.content.decode()).group(1)
+    with_token = {"client": str(world.alpha.model.pk), "perms": "read", "csrfmiddlewaretoken": token}
+    assert browser.post("/connect/", with_token).status_code == 302
 
 
 def test_an_invitation_links_an_account_for_its_client_once(world):
@@ -235,3 +239,19 @@ def test_the_login_page_signs_a_manager_in_and_back_to_connect(world):
     )
     assert response["Location"] == "/connect/"
     assert world.alpha.model.name in text(browser.get("/connect/"))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/connect/callback/",
+        "/connect/callback/?oauth_token=&oauth_verifier=",
+        "/connect/callback/?oauth_token=" + "x" * 5000 + "&oauth_verifier=1",
+        "/connect/code/72157000000000000-0000000000000000/",
+        "/connect/invite/" + "y" * 300 + "/",
+    ],
+)
+def test_odd_addresses_get_a_page_that_says_what_to_do_never_an_error(manager, url):
+    response = manager.get(url)
+    assert 400 <= response.status_code < 500
+    assert "What to do" in text(response) and "Start again" in text(response)
