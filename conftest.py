@@ -66,6 +66,9 @@ def sandbox(sandbox_server: Sandbox, settings: Any) -> Iterator[Sandbox]:
     settings.FLICKR_REST_URL = f"{base}/services/rest/"
     settings.FLICKR_UPLOAD_URL = f"{base}/services/upload/"
     settings.FLICKR_REPLACE_URL = f"{base}/services/replace/"
+    settings.FLICKR_OAUTH_REQUEST_TOKEN_URL = f"{base}/services/oauth/request_token"
+    settings.FLICKR_OAUTH_AUTHORIZE_URL = f"{base}/services/oauth/authorize"
+    settings.FLICKR_OAUTH_ACCESS_TOKEN_URL = f"{base}/services/oauth/access_token"
     settings.FLICKR_API_KEY = SANDBOX_CONSUMER_KEY
     settings.FLICKR_API_SECRET = SANDBOX_CONSUMER_SECRET
     settings.FLICKR_TIMEOUT_SECONDS = 5

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpRequest
+from django.utils import timezone
 
-from accounts.models import ApiClient, FlickrAccount, FlickrApp
+from accounts.models import ApiClient, FlickrAccount, FlickrApp, Invitation
+from accounts.services import account_check_token, account_revoke, invitation_path, invitation_url
 
 
 @admin.register(ApiClient)
@@ -71,6 +75,7 @@ ACCOUNT_FIELDS = (
     "created_at",
     "updated_at",
     "last_used_at",
+    "duplicate_of",
 )
 
 
@@ -81,6 +86,8 @@ class FlickrAccountAdmin(admin.ModelAdmin):
     search_fields = ["user_id", "nsid", "username"]
     readonly_fields = ACCOUNT_FIELDS
     fields = ACCOUNT_FIELDS
+    list_select_related = ["client"]
+    actions = ["check_token_now", "revoke"]
 
     @admin.display(description="OAuth token")
     def token_state(self, obj: FlickrAccount) -> str:
@@ -88,3 +95,64 @@ class FlickrAccountAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.action(description="Check token now (flickr.test.login)")
+    def check_token_now(self, request: HttpRequest, queryset: Any) -> None:
+        for account in queryset.select_related("app", "client")[:50]:
+            check = account_check_token(account=account)
+            self.message_user(
+                request,
+                f"{account.username or account.nsid} ({account.user_id}): {check.message}",
+                level=messages.SUCCESS if check.ok else messages.WARNING,
+            )
+
+    @admin.action(description="Revoke: stop using the accounts and erase their tokens")
+    def revoke(self, request: HttpRequest, queryset: Any) -> None:
+        count = account_revoke(account_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(
+            request,
+            f"Revoked {count} account(s); their tokens are erased. Linking again restores one, same user_id.",
+        )
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["client", "note", "state", "created_at", "expires_at", "used_at", "account"]
+    list_filter = ["client"]
+    search_fields = ["note", "client__name"]
+    fields = ["client", "note", "expires_at", "created_by", "created_at", "used_at", "account"]
+    readonly_fields = ["created_by", "created_at", "used_at", "account"]
+    list_select_related = ["client", "account"]
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        return {"expires_at": timezone.now() + timedelta(hours=72)}
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # An invitation is a promise already sent: only its note may change afterwards.
+        if obj is not None:
+            return [*self.readonly_fields, "client", "expires_at"]
+        return list(self.readonly_fields)
+
+    @admin.display(description="State")
+    def state(self, obj: Invitation) -> str:
+        return obj.state
+
+    def save_model(self, request: HttpRequest, obj: Invitation, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        token = Invitation.generate_token()
+        obj.set_token(token)
+        obj.created_by = request.user if request.user.is_authenticated else None  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)
+        # Shown once: only its hash is kept.
+        url = (
+            invitation_url(token)
+            if settings.PUBLIC_BASE_URL
+            else request.build_absolute_uri(invitation_path(token))
+        )
+        self.message_user(
+            request,
+            f"Invitation link for {obj.client.name} (copy it now, it will not be shown again): {url}",
+            level=messages.WARNING,
+        )

@@ -6,9 +6,11 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from accounts import vault
 
@@ -129,13 +131,29 @@ class FlickrAccount(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    duplicate_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="duplicates",
+        help_text=(
+            "An earlier link of the same Flickr account imported from the original service, "
+            "which minted a new user_id at every authorisation. Kept so that integrators holding "
+            "the older user_id keep working while its token does."
+        ),
+    )
 
     class Meta:
         verbose_name = "Flickr account"
         constraints = [
             # Linking the same Flickr account again for the same client through the same app
-            # updates this row and keeps its user_id.
-            models.UniqueConstraint(fields=["client", "app", "nsid"], name="one_link_per_client_app_nsid")
+            # updates this row and keeps its user_id. Imported duplicates stand beside it.
+            models.UniqueConstraint(
+                fields=["client", "app", "nsid"],
+                condition=models.Q(duplicate_of__isnull=True),
+                name="one_link_per_client_app_nsid",
+            )
         ]
         indexes = [models.Index(fields=["nsid"]), models.Index(fields=["username"])]
 
@@ -147,9 +165,86 @@ class FlickrAccount(models.Model):
         self.oauth_token_secret_encrypted = vault.encrypt(token_secret)
 
     def credentials(self) -> OAuthCredentials:
-        return OAuthCredentials(
+        """What signing a call needs. Asking for it is what "using" an account means, so it
+        also refreshes `last_used_at` (at most once a minute: operators want a hint, and a
+        write per Flickr call would be a write on the jobs' hot path)."""
+        creds = OAuthCredentials(
             consumer_key=self.app.api_key,
             consumer_secret=self.app.secret(),
             token=vault.decrypt(self.oauth_token_encrypted),
             token_secret=vault.decrypt(self.oauth_token_secret_encrypted),
         )
+        now = timezone.now()
+        if self.pk and (self.last_used_at is None or now - self.last_used_at > LAST_USED_RESOLUTION):
+            FlickrAccount.objects.filter(pk=self.pk).update(last_used_at=now)
+            self.last_used_at = now
+        return creds
+
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def hash_invitation_token(token: str) -> str:
+    # 192-bit random tokens: as with API keys, a fast hash is enough and only it is stored.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class InvitationQuerySet(models.QuerySet["Invitation"]):
+    def usable(self, now: datetime | None = None) -> InvitationQuerySet:
+        return self.filter(used_at__isnull=True, expires_at__gt=now or timezone.now(), client__is_active=True)
+
+
+class Invitation(models.Model):
+    """A one-time link that lets someone without a hub login link their Flickr account for
+    one API client. Only the hash of its token is stored; the link is shown once."""
+
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="invitations")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    note = models.CharField(max_length=200, blank=True, help_text="Who it is for (shown to operators only).")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    account = models.ForeignKey(
+        FlickrAccount,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The account linked through this invitation.",
+    )
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Invitation for {self.client.name}" + (f" ({self.note})" if self.note else "")
+
+    @staticmethod
+    def generate_token() -> str:
+        return secrets.token_urlsafe(24)
+
+    def set_token(self, token: str) -> None:
+        self.token_hash = hash_invitation_token(token)
+
+    @property
+    def state(self) -> str:
+        if self.used_at is not None:
+            return "used"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "open"
+
+    def mark_used(self, *, account: FlickrAccount) -> bool:
+        """Spends the invitation on `account`; False if it was spent or expired meanwhile.
+        One conditional UPDATE, so two browsers finishing with the same link at the same
+        moment cannot both use it."""
+        now = timezone.now()
+        spent = Invitation.objects.filter(pk=self.pk, used_at__isnull=True, expires_at__gt=now).update(
+            used_at=now, account=account
+        )
+        return spent == 1

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from accounts.models import ApiClient, FlickrAccount
+from django.db.models import QuerySet
+
+from accounts.models import ApiClient, FlickrAccount, Invitation, hash_invitation_token
 
 
 def account_for_client(*, client: ApiClient, user_id: str) -> FlickrAccount | None:
@@ -15,3 +18,23 @@ def account_for_client(*, client: ApiClient, user_id: str) -> FlickrAccount | No
     except (ValueError, AttributeError, TypeError):
         return None
     return FlickrAccount.objects.select_related("app").filter(client=client, user_id=parsed).first()
+
+
+def clients_linkable_by(user: Any) -> QuerySet[ApiClient]:
+    """The active clients a signed-in person may link accounts for: the ones they manage, or
+    every one for staff."""
+    if not getattr(user, "is_authenticated", False):
+        return ApiClient.objects.none()
+    clients = ApiClient.objects.filter(is_active=True)
+    return clients if user.is_staff else clients.filter(managers=user)
+
+
+def invitation_by_token(token: str) -> Invitation | None:
+    if not token or len(token) > 100:
+        return None
+    return Invitation.objects.select_related("client").filter(token_hash=hash_invitation_token(token)).first()
+
+
+def accounts_listing() -> QuerySet[FlickrAccount]:
+    """Every linked account with what `flickr_tokens` and the admin show beside it."""
+    return FlickrAccount.objects.select_related("client", "app").order_by("client__name", "created_at")

@@ -268,6 +268,9 @@ FLICKR_OAUTH_ACCESS_TOKEN_URL = env.str(
 FLICKR_TIMEOUT_SECONDS = env.float("FLICKR_TIMEOUT_SECONDS", default=30.0)
 # An upload's wait for Flickr's answer once the file is sent (big files take a while).
 FLICKR_UPLOAD_TIMEOUT_SECONDS = env.float("FLICKR_UPLOAD_TIMEOUT_SECONDS", default=300.0)
+# Let people linking an account bring their own Flickr app key and secret (/connect/ and
+# POST /api/v1/auth/start); off, every account is linked through the hub's app above.
+CONNECT_ALLOW_USER_APPS = env.bool("CONNECT_ALLOW_USER_APPS", default=False)
 # Serve the sandbox Flickr inside the hub process and point the hub at it (README: sandbox mode).
 FLICKR_SANDBOX = env.bool("FLICKR_SANDBOX", default=False)
 FLICKR_SANDBOX_PORT = env.int("FLICKR_SANDBOX_PORT", default=8099)

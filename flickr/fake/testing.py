@@ -120,3 +120,24 @@ class SandboxClient:
         self, fields: Mapping[str, str], photo: bytes | None, filename: str = "photo.jpg"
     ) -> requests.Response:
         return signed_upload(f"{self.base_url}/services/replace/", self.auth, fields, photo, filename)
+
+
+def register_access_token(
+    app: object,
+    *,
+    token: str,
+    secret: str,
+    nsid: str,
+    perms: str = "write",
+    consumer_key: str | None = None,
+) -> None:
+    """Make a sandbox accept an access token minted elsewhere — e.g. one read from a token
+    export of the original service — as if it had issued it for `nsid`."""
+    from .models import AccessToken
+    from .state import SANDBOX_CONSUMER_KEY
+
+    state = app.state  # type: ignore[attr-defined]
+    with state.lock:
+        state.access_tokens[token] = AccessToken(
+            token, secret, consumer_key or SANDBOX_CONSUMER_KEY, nsid, perms
+        )
