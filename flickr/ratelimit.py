@@ -124,6 +124,12 @@ def reserve(app_id: int) -> float:
     return _get_backend().reserve(_key(app_id))
 
 
+def slot_tolerance_seconds() -> float:
+    """How late a job may be for its reserved slot and still use it. Later than this, the
+    calls of several late jobs would land together and overrun Flickr's window."""
+    return max(1, settings.FLICKR_QUOTA_BURST) * _interval()
+
+
 def backlog_seconds(app_id: int) -> float:
     """How far ahead the key's slots are already reserved (0: budget available now)."""
     return _get_backend().backlog(_key(app_id))

@@ -7,6 +7,7 @@ default: SQLite, local-memory cache and Dramatiq's in-memory broker, all in one 
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -211,6 +212,11 @@ EMBEDDED_BROKER = not BROKER_URL
 # Worker threads per queue (the original's names). In production each is the thread count of
 # that queue's `rundramatiq` pool; embedded, the in-process worker threads.
 WORKER_CONCURRENCY = env.int("WORKER_CONCURRENCY", default=8)
+# How often an idle worker looks at its delayed messages (quota waits, short retries), in ms.
+# Dramatiq's default of 1,000 lets a call fire up to a second after its quota slot, bunching
+# calls; `manage.py rundramatiq` passes this on to the worker processes it starts.
+WORKER_POLL_MS = env.int("WORKER_POLL_MS", default=100)
+os.environ.setdefault("dramatiq_worker_timeout", str(WORKER_POLL_MS))
 WORKER_REST_CONCURRENCY = env.int("WORKER_REST_CONCURRENCY", default=WORKER_CONCURRENCY)
 WORKER_UPLOAD_CONCURRENCY = env.int("WORKER_UPLOAD_CONCURRENCY", default=2)
 WORKER_REPLACE_CONCURRENCY = env.int("WORKER_REPLACE_CONCURRENCY", default=2)

@@ -163,10 +163,16 @@ def _gate(job: Job, *, coalescing_key: str | None) -> bool:
         _postpone(job, "circuit_open", wait, coalescing_key=coalescing_key)
         return False
     now = timezone.now()
+    wait = 0.0
     if job.quota_slot_at is not None:
-        # A slot was reserved when this job last waited: it is this job's to use.
+        # A slot was reserved when this job last waited: it is this job's to use — unless the
+        # job comes too late for it (its worker was busy), when calling now would bunch calls
+        # together; then it takes a new slot like any other job.
         wait = (job.quota_slot_at - now).total_seconds()
-    else:
+        if wait < -ratelimit.slot_tolerance_seconds():
+            log.info("quota_slot_missed", late_ms=round(-wait * 1000))
+            job.quota_slot_at = None
+    if job.quota_slot_at is None:
         wait = ratelimit.reserve(app_id)
         if wait > 0:
             job.quota_slot_at = now + timedelta(seconds=wait)

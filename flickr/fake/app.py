@@ -17,7 +17,7 @@ from .catalog import Catalog, load_catalog
 from .counters import DROPPED, CallCounters, CallRecord, loggable_args
 from .faults import FLICKR_ERROR_MESSAGES, Fault, FaultInjector, http_error_response
 from .oauth_endpoints import access_token, request_token
-from .quota import HourlyQuota, too_many_requests
+from .quota import WINDOW_SECONDS, HourlyQuota, too_many_requests
 from .rest import EXPIRED_KEY, Outcome, serve
 from .signing import Incoming
 from .state import SandboxState
@@ -82,9 +82,11 @@ class FakeFlickr:
         # A werkzeug Rule belongs to one Map; each app gets its own copies.
         self.url_map = Map([rule.empty() for rule in rules])
 
-    def set_quota(self, per_hour: int | None) -> None:
-        """Calls allowed per consumer key per hour; None for no limit."""
+    def set_quota(self, per_hour: int | None, window_seconds: float | None = None) -> None:
+        """Calls allowed per consumer key per hour (or per `window_seconds`); None for no limit."""
         self.quota.per_hour = per_hour
+        self.quota.window_seconds = window_seconds or WINDOW_SECONDS
+        self.quota.reset()
 
     # ------------------------------------------------------------ WSGI
 

@@ -93,9 +93,11 @@ def _faults(app: FakeFlickr, request: Request, values: Mapping[str, str]) -> Res
 
 def _quota(app: FakeFlickr, request: Request, values: Mapping[str, str]) -> Response:
     if request.method == "POST":
-        per_hour = _body(request).get("per_hour")
-        app.set_quota(None if per_hour is None else int(per_hour))
-    return _json({"per_hour": app.quota.per_hour})
+        body = _body(request)
+        per_hour = body.get("per_hour")
+        window = body.get("window_seconds")
+        app.set_quota(None if per_hour is None else int(per_hour), float(window) if window else None)
+    return _json({"per_hour": app.quota.per_hour, "window_seconds": app.quota.window_seconds})
 
 
 def _tokens(app: FakeFlickr, request: Request, values: Mapping[str, str]) -> Response:

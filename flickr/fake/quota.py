@@ -29,9 +29,13 @@ def too_many_requests(retry_after: int | None = None) -> Response:
 
 
 class HourlyQuota:
-    def __init__(self, per_hour: int | None, clock: Callable[[], float]) -> None:
-        """`per_hour=None` means unlimited; 0 refuses every call."""
+    def __init__(
+        self, per_hour: int | None, clock: Callable[[], float], window_seconds: float = WINDOW_SECONDS
+    ) -> None:
+        """`per_hour=None` means unlimited; 0 refuses every call. `window_seconds` shortens the
+        hour for tests and benchmarks (`per_hour` calls per window)."""
         self.per_hour = per_hour
+        self.window_seconds = window_seconds
         self._clock = clock
         self._lock = threading.Lock()
         self._windows: dict[str, deque[float]] = {}
@@ -43,7 +47,7 @@ class HourlyQuota:
         now = self._clock()
         with self._lock:
             window = self._windows.setdefault(key, deque())
-            while window and window[0] <= now - WINDOW_SECONDS:
+            while window and window[0] <= now - self.window_seconds:
                 window.popleft()
             if len(window) >= self.per_hour:
                 return False
@@ -53,7 +57,7 @@ class HourlyQuota:
     def used(self, key: str) -> int:
         now = self._clock()
         with self._lock:
-            return sum(1 for t in self._windows.get(key, ()) if t > now - WINDOW_SECONDS)
+            return sum(1 for t in self._windows.get(key, ()) if t > now - self.window_seconds)
 
     def reset(self) -> None:
         with self._lock:

@@ -86,7 +86,7 @@ class Hub:
                 time.sleep(0.2)
         raise AssertionError(f"the web process did not start: {self.logs()}")
 
-    def start_worker(self, queue: str, threads: int = 4) -> subprocess.Popen:
+    def start_worker(self, queue: str, threads: int = 4, processes: int = 1) -> subprocess.Popen:
         proc = self._spawn(
             f"worker-{queue}",
             [
@@ -94,7 +94,7 @@ class Hub:
                 "manage.py",
                 "rundramatiq",
                 "--processes",
-                "1",
+                str(processes),
                 "--threads",
                 str(threads),
                 "--queues",

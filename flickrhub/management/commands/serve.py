@@ -74,7 +74,9 @@ class Command(BaseCommand):
             + settings.WORKER_UPLOAD_CONCURRENCY
             + settings.WORKER_REPLACE_CONCURRENCY
         )
-        worker = dramatiq.Worker(broker, worker_threads=max(1, threads))
+        worker = dramatiq.Worker(
+            broker, worker_threads=max(1, threads), worker_timeout=settings.WORKER_POLL_MS
+        )
         worker.start()
         return [worker]
 
