@@ -67,6 +67,11 @@ if PRODUCTION:
         problems.append("FLICKRHUB_ENCRYPTION_KEYS must hold at least one Fernet key")
     if not ALLOWED_HOSTS:
         problems.append("ALLOWED_HOSTS must name the hub's host names")
+    if env.str("BROKER_URL", default="") and not env.str("REDIS_URL", default=""):
+        problems.append(
+            "REDIS_URL must be set when workers run apart from the web (BROKER_URL): the quota, "
+            "circuit breakers, cache and coalescing are shared through it"
+        )
     if problems:
         raise ImproperlyConfigured(
             "Refusing to start with SERVICE_ENV=production: "

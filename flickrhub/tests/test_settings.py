@@ -34,6 +34,10 @@ def run_check(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
         ({"SECRET_KEY": ""}, "SECRET_KEY must be set"),
         ({"SECRET_KEY": "django-insecure-" + "a" * 50}, "SECRET_KEY must be set"),
         ({"SECRET_KEY": "q8$w" * 15, "FLICKRHUB_ENCRYPTION_KEYS": ""}, "FLICKRHUB_ENCRYPTION_KEYS"),
+        (
+            {"SECRET_KEY": "q8$w" * 15, "BROKER_URL": "amqp://guest:guest@127.0.0.1:5672/", "REDIS_URL": ""},
+            "REDIS_URL must be set",
+        ),
     ],
 )
 def test_production_refuses_unsafe_settings(tmp_path, env, complaint):
