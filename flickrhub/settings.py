@@ -214,6 +214,8 @@ WORKER_CONCURRENCY = env.int("WORKER_CONCURRENCY", default=8)
 WORKER_REST_CONCURRENCY = env.int("WORKER_REST_CONCURRENCY", default=WORKER_CONCURRENCY)
 WORKER_UPLOAD_CONCURRENCY = env.int("WORKER_UPLOAD_CONCURRENCY", default=2)
 WORKER_REPLACE_CONCURRENCY = env.int("WORKER_REPLACE_CONCURRENCY", default=2)
+# Callback deliveries (the `flickr_callbacks` queue): mostly waiting on receivers, not on Flickr.
+WORKER_CALLBACK_CONCURRENCY = env.int("WORKER_CALLBACK_CONCURRENCY", default=4)
 
 # --- Jobs -------------------------------------------------------------------------------------
 JOB_RETRY_ATTEMPTS = env.int("JOB_RETRY_ATTEMPTS", default=3)
@@ -281,6 +283,10 @@ CALLBACK_RETRY_DELAY_MS = env.int("CALLBACK_RETRY_DELAY_MS", default=1000)
 # Hosts (or IPs) a callback may reach even though they are loopback or private: for
 # development and tests only.
 CALLBACK_ALLOWED_HOSTS = env.list("CALLBACK_ALLOWED_HOSTS", default=[])
+# How long one callback POST may take to connect, and then to answer.
+CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10.0)
+# The wait between tries doubles from CALLBACK_RETRY_DELAY_MS up to this.
+CALLBACK_RETRY_MAX_DELAY_MS = env.int("CALLBACK_RETRY_MAX_DELAY_MS", default=3_600_000)
 OBS_API_URL = env.str("OBS_API_URL", default="")
 OBS_API_KEY = env.str("OBS_API_KEY", default="")
 

@@ -56,6 +56,7 @@ class Sweeper(threading.Thread):
     STAGED_EVERY = 20
 
     def run(self) -> None:
+        from jobs.callbacks import deliveries_sweep
         from jobs.services import jobs_sweep
         from jobs.uploads import staged_sweep
 
@@ -64,6 +65,7 @@ class Sweeper(threading.Thread):
             rounds += 1
             try:
                 jobs_sweep()
+                deliveries_sweep()
                 if rounds % self.STAGED_EVERY == 0:
                     staged_sweep()
             except Exception:  # the sweeper must outlive a database blip

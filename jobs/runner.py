@@ -16,7 +16,7 @@ from accounts.services import account_mark_needs_relink
 from accounts.vault import VaultError
 from flickr import client as flickr_client
 from flickr.errors import ErrorClass, FlickrError
-from jobs import uploads
+from jobs import callbacks, uploads
 from jobs.models import Job, Target
 from jobs.services import job_publish
 
@@ -62,6 +62,7 @@ def job_run(job_id: str, *, takeover: bool = False, lease_seconds: int | None = 
     if Job.objects.complete(job, result=result):
         uploads.unstage(job.upload_name)
         log.info("job_completed", duration_ms=_ms_since(job.started_at))
+        callbacks.delivery_schedule(job)
 
 
 def _call_flickr(job: Job) -> dict[str, Any]:
@@ -178,6 +179,7 @@ def _handle_failure(job: Job, error: FlickrError) -> None:
             error_class=error.error_class.value,
             flickr_code=error.flickr_code,
         )
+        callbacks.delivery_schedule(job)
 
 
 def _ms_since(started: Any) -> float | None:
