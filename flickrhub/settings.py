@@ -290,6 +290,16 @@ CALLBACK_RETRY_MAX_DELAY_MS = env.int("CALLBACK_RETRY_MAX_DELAY_MS", default=3_6
 OBS_API_URL = env.str("OBS_API_URL", default="")
 OBS_API_KEY = env.str("OBS_API_KEY", default="")
 
+# --- Retention (the original's names; 0 keeps forever) ----------------------------------------
+# Ended jobs are deleted this many days after they ended, with their callback deliveries and
+# staged files; their status then answers 410 ERR_JOB_EXPIRED for JOB_TOMBSTONE_DAYS more.
+JOB_TTL_COMPLETE_DAYS = env.int("JOB_TTL_COMPLETE_DAYS", default=30)
+JOB_TTL_FAIL_DAYS = env.int("JOB_TTL_FAIL_DAYS", default=90)
+JOB_TOMBSTONE_DAYS = env.int("JOB_TOMBSTONE_DAYS", default=365)
+for _name in ("JOB_TTL_COMPLETE_DAYS", "JOB_TTL_FAIL_DAYS", "JOB_TOMBSTONE_DAYS"):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name} must be 0 (keep forever) or a number of days, not negative.")
+
 # --- Auth, i18n, static -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
