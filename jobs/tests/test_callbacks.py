@@ -394,3 +394,36 @@ def test_a_tampered_body_fails_verification(world, stub_broker, stub_worker, rec
         Webhook(signing_secret(world.alpha)).verify(request.body.replace(b"hi", b"ho"), request.headers)
     with pytest.raises(WebhookVerificationError):
         Webhook(signing_secret(world.beta)).verify(request.body, request.headers)  # not beta's secret
+
+
+def test_the_wait_between_tries_doubles_is_capped_and_honours_retry_after(settings):
+    from jobs.callbacks import delivery_backoff_seconds
+
+    settings.CALLBACK_RETRY_DELAY_MS = 1000
+    settings.CALLBACK_RETRY_MAX_DELAY_MS = 10_000
+    for attempt, ceiling in [(1, 1), (2, 2), (3, 4), (4, 8), (5, 10), (9, 10)]:
+        waits = [delivery_backoff_seconds(attempt) for _ in range(50)]
+        assert all(ceiling / 2 <= w <= ceiling for w in waits), (attempt, min(waits), max(waits))
+    assert delivery_backoff_seconds(1, "7") >= 7
+    assert delivery_backoff_seconds(1, "3600") == 10  # within the cap
+    in_a_while = (timezone.now() + timedelta(seconds=30)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    assert delivery_backoff_seconds(1, in_a_while) == 10
+    assert delivery_backoff_seconds(1, "soon") <= 1  # unreadable: ignored
+
+
+def test_an_embedded_restart_sends_what_was_waiting_or_in_hand(world, stub_broker, stub_worker, receiver):
+    from jobs.callbacks import deliveries_recover_embedded
+
+    first = enqueue(world.alpha, world.alpha.accounts[0], receiver.url)
+    second = enqueue(world.alpha, world.alpha.accounts[1], receiver.url)
+    run_queued_jobs(stub_broker, stub_worker)
+    receiver.wait_for(2)
+    receiver.requests.clear()
+    # the process died with one delivery waiting and one mid-try; its in-memory queue is gone
+    CallbackDelivery.objects.filter(job_id=first).update(state="pending")
+    CallbackDelivery.objects.filter(job_id=second).update(state="sending", lease_until=timezone.now())
+    stub_broker.flush_all()
+    assert deliveries_recover_embedded() == 2
+    run_queued_jobs(stub_broker, stub_worker)
+    assert len(receiver.wait_for(2)) == 2
+    assert {d.state for d in CallbackDelivery.objects.all()} == {"delivered"}
