@@ -142,7 +142,7 @@ def stub_worker(stub_broker: dramatiq.Broker) -> Iterator[dramatiq.Worker]:
 
 def run_queued_jobs(broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
     """Runs every queued message to the end, including retries published while running."""
-    queues = ("flickr_rest", "flickr_upload", "flickr_replace")
+    queues = ("flickr_rest", "flickr_upload", "flickr_replace", "flickr_callbacks")
     for _ in range(50):
         for queue in queues:
             if queue in broker.queues:

@@ -29,6 +29,7 @@ _SECRET_TEXT_RES = [
     re.compile(r"(oauth_(?:token|token_secret|signature|verifier)=\\?\")[^\"\\]+", re.IGNORECASE),
     re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE),
     re.compile(r"()\bfh_[A-Za-z0-9]{6,}_[A-Za-z0-9_-]{16,}"),
+    re.compile(r"()\bwhsec_[A-Za-z0-9+/=]{16,}"),
 ]
 
 # Values the vault has decrypted in this process: redacted wherever they show up, even inside

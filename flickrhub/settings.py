@@ -225,6 +225,8 @@ os.environ.setdefault("dramatiq_worker_timeout", str(WORKER_POLL_MS))
 WORKER_REST_CONCURRENCY = env.int("WORKER_REST_CONCURRENCY", default=WORKER_CONCURRENCY)
 WORKER_UPLOAD_CONCURRENCY = env.int("WORKER_UPLOAD_CONCURRENCY", default=2)
 WORKER_REPLACE_CONCURRENCY = env.int("WORKER_REPLACE_CONCURRENCY", default=2)
+# Callback deliveries (the `flickr_callbacks` queue): mostly waiting on receivers, not on Flickr.
+WORKER_CALLBACK_CONCURRENCY = env.int("WORKER_CALLBACK_CONCURRENCY", default=4)
 
 # --- Jobs -------------------------------------------------------------------------------------
 JOB_RETRY_ATTEMPTS = env.int("JOB_RETRY_ATTEMPTS", default=3)
@@ -314,8 +316,22 @@ CALLBACK_RETRY_DELAY_MS = env.int("CALLBACK_RETRY_DELAY_MS", default=1000)
 # Hosts (or IPs) a callback may reach even though they are loopback or private: for
 # development and tests only.
 CALLBACK_ALLOWED_HOSTS = env.list("CALLBACK_ALLOWED_HOSTS", default=[])
+# How long one callback POST may take to connect, and then to answer.
+CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10.0)
+# The wait between tries doubles from CALLBACK_RETRY_DELAY_MS up to this.
+CALLBACK_RETRY_MAX_DELAY_MS = env.int("CALLBACK_RETRY_MAX_DELAY_MS", default=3_600_000)
 OBS_API_URL = env.str("OBS_API_URL", default="")
 OBS_API_KEY = env.str("OBS_API_KEY", default="")
+
+# --- Retention (the original's names; 0 keeps forever) ----------------------------------------
+# Ended jobs are deleted this many days after they ended, with their callback deliveries and
+# staged files; their status then answers 410 ERR_JOB_EXPIRED for JOB_TOMBSTONE_DAYS more.
+JOB_TTL_COMPLETE_DAYS = env.int("JOB_TTL_COMPLETE_DAYS", default=30)
+JOB_TTL_FAIL_DAYS = env.int("JOB_TTL_FAIL_DAYS", default=90)
+JOB_TOMBSTONE_DAYS = env.int("JOB_TOMBSTONE_DAYS", default=365)
+for _name in ("JOB_TTL_COMPLETE_DAYS", "JOB_TTL_FAIL_DAYS", "JOB_TOMBSTONE_DAYS"):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name} must be 0 (keep forever) or a number of days, not negative.")
 
 # --- Auth, i18n, static -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -9,7 +12,8 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from jobs import archive
-from jobs.models import FailedJob, Job
+from jobs.callbacks import callback_host, delivery_resend
+from jobs.models import CallbackAttempt, CallbackDelivery, FailedJob, Job
 
 JOB_FIELDS = (
     "id",
@@ -153,3 +157,87 @@ class FailedJobAdmin(admin.ModelAdmin):
         self.message_user(
             request, f"{count} archive entr{'y' if count == 1 else 'ies'} purged.", messages.SUCCESS
         )
+
+
+ATTEMPT_FIELDS = ("number", "started_at", "status_code", "duration_ms", "error", "response_excerpt")
+
+
+class CallbackAttemptInline(admin.TabularInline):
+    model = CallbackAttempt
+    fields = ATTEMPT_FIELDS
+    readonly_fields = ATTEMPT_FIELDS
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+DELIVERY_FIELDS = (
+    "id",
+    "job_link",
+    "url",
+    "state",
+    "attempts",
+    "max_attempts",
+    "last_status_code",
+    "last_error",
+    "webhook_id",
+    "pretty_body",
+    "created_at",
+    "updated_at",
+    "next_attempt_at",
+    "published_at",
+    "delivered_at",
+)
+
+
+@admin.register(CallbackDelivery)
+class CallbackDeliveryAdmin(admin.ModelAdmin):
+    """Callbacks sent or being sent: each try with its answer, and a way to send one again."""
+
+    list_display = ["created_at", "job_id", "host", "state", "attempts", "last_status_code", "delivered_at"]
+    list_filter = ["state", "created_at"]
+    search_fields = ["=job__id", "=job__request_id", "url"]
+    date_hierarchy = "created_at"
+    readonly_fields = DELIVERY_FIELDS
+    fields = DELIVERY_FIELDS
+    inlines = [CallbackAttemptInline]
+    actions = ["resend"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: CallbackDelivery | None = None) -> bool:
+        return False
+
+    @admin.display(description="host")
+    def host(self, obj: CallbackDelivery) -> str:
+        return callback_host(obj.url)
+
+    @admin.display(description="job")
+    def job_link(self, obj: CallbackDelivery) -> str:
+        url = reverse("admin:jobs_job_change", args=[obj.job_id])
+        return format_html('<a href="{}">{}</a>', url, obj.job_id)
+
+    @admin.display(description="body")
+    def pretty_body(self, obj: CallbackDelivery) -> str:
+        try:
+            text = json.dumps(json.loads(obj.body), indent=2, ensure_ascii=False)
+        except ValueError:
+            text = obj.body
+        return format_html("<pre>{}</pre>", text)
+
+    @admin.action(description="Resend selected callbacks (same body and webhook-id)")
+    def resend(self, request: HttpRequest, queryset: QuerySet[CallbackDelivery]) -> None:
+        sent = 0
+        for delivery in queryset:
+            problem = delivery_resend(delivery.pk)
+            if problem:
+                self.message_user(
+                    request, f"Callback for job {delivery.job_id} not resent: {problem}.", messages.WARNING
+                )
+            else:
+                sent += 1
+        if sent:
+            self.message_user(request, f"{sent} callback(s) queued to be sent again.", messages.SUCCESS)

@@ -19,6 +19,7 @@ from accounts.selectors import account_for_client
 from flickrhub.api import ApiError, envelope, request_id_of
 from jobs import idempotency
 from jobs.models import FINAL_STATES, Job
+from jobs.retention import job_expired
 from jobs.serializers import EnqueueInput, EnqueueOutput, JobStatusInput, JobStatusOutput
 from jobs.services import QueueBusy, QueueUnavailable, job_enqueue, job_wait
 from jobs.uploads import UploadMultiPartParser
@@ -50,6 +51,18 @@ def _job_not_found() -> ApiError:
     # The same answer for a job that does not exist, one of another client, and a user_id
     # that does not match: an answer never reveals that a job exists.
     return ApiError(status_code=404, code="ERR_JOB_NOT_FOUND", message="job_not_found")
+
+
+def _job_gone(client: ApiClient, job_id: str, user_id: str | None = None) -> ApiError:
+    """404, or 410 for a job of this client that retention deleted."""
+    if job_expired(client=client, job_id=job_id, user_id=user_id):
+        return ApiError(
+            status_code=410,
+            code="ERR_JOB_EXPIRED",
+            message="job_expired: the job ended and was deleted after its retention period "
+            "(JOB_TTL_COMPLETE_DAYS / JOB_TTL_FAIL_DAYS)",
+        )
+    return _job_not_found()
 
 
 def _client_job(client: ApiClient, job_id: str) -> Job | None:
@@ -211,6 +224,7 @@ class JobStatusApi(APIView):
             200: _enveloped("JobStatusEnvelope", JobStatusOutput()),
             **_ERRORS,
             404: OpenApiResponse(_ERROR, description="ERR_JOB_NOT_FOUND"),
+            410: OpenApiResponse(_ERROR, description="ERR_JOB_EXPIRED: deleted by retention"),
         },
     )
     def post(self, request: Request) -> Response:
@@ -221,7 +235,9 @@ class JobStatusApi(APIView):
             )
         assert isinstance(request.user, ApiClient)
         job = _client_job(request.user, data.validated_data["job_id"])
-        if job is None or str(job.account.user_id) != data.validated_data["user_id"].strip().lower():
+        if job is None:
+            raise _job_gone(request.user, data.validated_data["job_id"], data.validated_data["user_id"])
+        if str(job.account.user_id) != data.validated_data["user_id"].strip().lower():
             raise _job_not_found()
         return _status_answer(request, job, wait_seconds(request))
 
@@ -234,11 +250,12 @@ class JobDetailApi(APIView):
             200: _enveloped("JobDetailEnvelope", JobStatusOutput()),
             401: _ERRORS[401],
             404: OpenApiResponse(_ERROR, description="ERR_JOB_NOT_FOUND"),
+            410: OpenApiResponse(_ERROR, description="ERR_JOB_EXPIRED: deleted by retention"),
         },
     )
     def get(self, request: Request, job_id: str) -> Response:
         assert isinstance(request.user, ApiClient)
         job = _client_job(request.user, job_id)
         if job is None:
-            raise _job_not_found()
+            raise _job_gone(request.user, job_id)
         return _status_answer(request, job, wait_seconds(request))

@@ -54,8 +54,14 @@ class Sweeper(threading.Thread):
 
     # Staged upload files are checked less often: it lists a directory (or a bucket).
     STAGED_EVERY = 20
+    # Retention runs about hourly (at the default interval), first one round after boot so a
+    # frequently restarted worker still purges; each run is bounded so sweeping goes on.
+    PURGE_EVERY = 240
+    PURGE_MAX_BATCHES = 20
 
     def run(self) -> None:
+        from jobs.callbacks import deliveries_sweep
+        from jobs.retention import jobs_purge
         from jobs.services import jobs_sweep
         from jobs.uploads import staged_sweep
 
@@ -64,8 +70,11 @@ class Sweeper(threading.Thread):
             rounds += 1
             try:
                 jobs_sweep()
+                deliveries_sweep()
                 if rounds % self.STAGED_EVERY == 0:
                     staged_sweep()
+                if rounds % self.PURGE_EVERY == 1:
+                    jobs_purge(max_batches=self.PURGE_MAX_BATCHES)
             except Exception:  # the sweeper must outlive a database blip
                 log.exception("jobs_sweep_failed")
             finally:

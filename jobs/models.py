@@ -18,6 +18,10 @@ from django.utils import timezone
 
 from accounts.models import ApiClient, FlickrAccount
 
+# Models of their own modules, registered in this app by being imported here.
+from jobs.models_callbacks import CallbackAttempt, CallbackDelivery, CallbackSecret  # noqa: F401
+from jobs.models_retention import PurgedJob  # noqa: F401
+
 
 class JobState(models.TextChoices):
     QUEUED = "queued"

@@ -18,7 +18,7 @@ from accounts.vault import VaultError
 from flickr import breaker, catalog, ratelimit, response_cache
 from flickr import client as flickr_client
 from flickr.errors import ErrorClass, FlickrError
-from jobs import archive, uploads
+from jobs import archive, callbacks, uploads
 from jobs.models import ACTIVE_STATES, Job, JobState, Target
 from jobs.services import job_publish
 
@@ -236,6 +236,7 @@ def _complete(
     if Job.objects.complete(job, result=result, from_cache=from_cache):
         uploads.unstage(job.upload_name)
         log.info("job_completed", duration_ms=_ms_since(job.started_at), from_cache=from_cache)
+        callbacks.delivery_schedule(job)
 
 
 def _send_file(job: Job, creds: Any) -> dict[str, Any]:
@@ -334,6 +335,7 @@ def _handle_failure(job: Job, error: FlickrError) -> None:
             flickr_code=error.flickr_code,
         )
         archive.job_failed_for_good(job, details)
+        callbacks.delivery_schedule(job)
 
 
 def _ms_since(started: Any) -> float | None:

@@ -13,7 +13,7 @@ import dramatiq
 from django.conf import settings
 from dramatiq.middleware import CurrentMessage
 
-from jobs import runner
+from jobs import callbacks, runner
 
 _ACTOR_OPTIONS: dict[str, Any] = {
     # Explicit, because Dramatiq's default is 20 retries spread over days.
@@ -45,6 +45,17 @@ def flickr_upload(job_id: str, request_id: str = "") -> None:
 @dramatiq.actor(queue_name="flickr_replace", time_limit=60 * 60_000, **_ACTOR_OPTIONS)
 def flickr_replace(job_id: str, request_id: str = "") -> None:
     runner.job_run(job_id, takeover=_redelivered(), lease_seconds=settings.JOB_UPLOAD_LEASE_SECONDS)
+
+
+# Callbacks have their own queue and workers, so a slow receiver never holds a Flickr worker.
+# The time limit covers the connect and answer timeouts of one try, with room to record it.
+@dramatiq.actor(
+    queue_name="flickr_callbacks",
+    time_limit=int((settings.CALLBACK_TIMEOUT_SECONDS * 2 + 30) * 1000),
+    **_ACTOR_OPTIONS,
+)
+def flickr_callback(delivery_id: str, request_id: str = "") -> None:
+    callbacks.delivery_send(delivery_id, takeover=_redelivered())
 
 
 ACTOR_OF_QUEUE = {

@@ -47,7 +47,7 @@ def _paced_under_twice_the_quota(make_hub, world, window: float, allowed: int) -
     hub.start_worker("flickr_rest", threads=8, processes=2)
     key, user_id = world.alpha.key, str(world.alpha.accounts[0].user_id)
 
-    # A sustained load of twice the budget: 2 × allowed calls spread over one window.
+    # A sustained load of twice the budget: 2 x allowed calls spread over one window.
     rate = 2 * allowed / window
     started = time.monotonic()
 

@@ -59,20 +59,25 @@ class Command(BaseCommand):
             self.stdout.write("FlickrHub stopped.")
 
     def _start_workers(self) -> list[dramatiq.Worker]:
+        from jobs.callbacks import deliveries_recover_embedded
         from jobs.services import jobs_recover_embedded
 
         recovered = jobs_recover_embedded()
         if recovered:
             log.info("jobs_recovered_at_start", count=recovered)
+        callbacks = deliveries_recover_embedded()
+        if callbacks:
+            log.info("callbacks_recovered_at_start", count=callbacks)
         broker = dramatiq.get_broker()
         broker.emit_after("process_boot")
-        # One in-process worker for the three queues (Dramatiq's worker middleware is per
+        # One in-process worker for the four queues (Dramatiq's worker middleware is per
         # broker, so one worker per queue is not an option here); its threads are the sum of the
         # per-queue concurrencies.
         threads = (
             settings.WORKER_REST_CONCURRENCY
             + settings.WORKER_UPLOAD_CONCURRENCY
             + settings.WORKER_REPLACE_CONCURRENCY
+            + settings.WORKER_CALLBACK_CONCURRENCY
         )
         worker = dramatiq.Worker(
             broker, worker_threads=max(1, threads), worker_timeout=settings.WORKER_POLL_MS
