@@ -74,7 +74,8 @@ def _oauth(creds: OAuthCredentials) -> OAuth1:
 
 def _transport_error(exc: requests.RequestException, *, read_only: bool) -> FlickrError:
     # A connection that was never made sent nothing: always safe to try again. Once the request
-    # may have reached Flickr, only a read is; a write's outcome is unknown.
+    # may have reached Flickr, only a read (or a write that sets a value, `read_only` here) is;
+    # another write's outcome is unknown.
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     never_sent = isinstance(exc, requests.ConnectTimeout) or isinstance(reason, NewConnectionError)
     if never_sent or read_only:
@@ -125,6 +126,7 @@ def call_rest(
 ) -> dict[str, Any]:
     """Calls a REST method and returns Flickr's parsed `stat: ok` answer; raises FlickrError."""
     read_only = catalog.is_read_only(method)
+    repeatable = catalog.is_safe_to_repeat(method)
     data = {**params, "method": method, "format": "json", "nojsoncallback": "1"}
     started = time.monotonic()
     try:
@@ -135,7 +137,7 @@ def call_rest(
             timeout=timeout or settings.FLICKR_TIMEOUT_SECONDS,
         )
     except requests.RequestException as exc:
-        error = _transport_error(exc, read_only=read_only)
+        error = _transport_error(exc, read_only=repeatable)
         _log_call(method, started, error=error)
         raise error from None
     if response.status_code != 200:
@@ -147,7 +149,7 @@ def call_rest(
     except json.JSONDecodeError:
         error = FlickrError(
             "Flickr's answer was not JSON",
-            error_class=ErrorClass.RETRY if read_only else ErrorClass.UNKNOWN_OUTCOME,
+            error_class=ErrorClass.RETRY if repeatable else ErrorClass.UNKNOWN_OUTCOME,
             code="ERR_FLICKR_BAD_RESPONSE",
             http_status=200,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from accounts.models import OAuthCredentials
@@ -53,3 +55,36 @@ def test_a_refused_connection_is_safe_to_retry_even_for_a_write(settings, creds)
     settings.FLICKR_REST_URL = f"http://127.0.0.1:{free_port()}/services/rest/"
     error = call(creds, "flickr.photos.addTags", photo_id="1", tags="x")
     assert (error.error_class, error.code) == (ErrorClass.RETRY, "ERR_FLICKR_UNREACHABLE")
+
+
+def test_a_write_that_sets_a_value_is_retried_after_a_dropped_answer(sandbox, creds):
+    # setMeta twice leaves the photo as setMeta once: safe to send again.
+    sandbox.app.faults.add(kind="drop_connection", method="flickr.photos.setMeta", count=1)
+    error = call(creds, "flickr.photos.setMeta", photo_id="1", title="t")
+    assert error.error_class is ErrorClass.RETRY
+
+
+def test_a_write_that_adds_is_not_retried_after_a_dropped_answer(sandbox, creds):
+    sandbox.app.faults.add(kind="drop_connection", method="flickr.photos.addTags", count=1)
+    error = call(creds, "flickr.photos.addTags", photo_id="1", tags="x")
+    assert error.error_class is ErrorClass.UNKNOWN_OUTCOME
+
+
+def test_the_committed_catalog_is_what_flickrs_reflection_says(sandbox, settings, tmp_path):
+    from django.core.management import call_command
+
+    from flickr.catalog import CATALOG_PATH
+
+    out = tmp_path / "methods.json"
+    call_command("refresh_flickr_catalog", output=str(out))
+    assert json.loads(out.read_text())["methods"] == json.loads(CATALOG_PATH.read_text())["methods"]
+    call_command("refresh_flickr_catalog", check=True)  # no difference: no error
+
+
+def test_refreshing_the_catalog_says_what_changed(sandbox, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    stale = tmp_path / "methods.json"
+    stale.write_text(json.dumps({"methods": {"flickr.test.echo": {"perms": "none"}}}))
+    with pytest.raises(CommandError, match="differs from Flickr's reflection"):
+        call_command("refresh_flickr_catalog", output=str(stale), check=True)
