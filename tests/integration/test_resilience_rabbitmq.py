@@ -173,3 +173,34 @@ def test_concurrent_requests_with_one_idempotency_key_make_one_job(make_hub, wor
     assert Job.objects.count() == 1
     other = enqueue(hub, key, user_id, params={"n": "2"}, headers={"Idempotency-Key": "race-1"})
     assert other.status_code == 422
+
+
+def test_a_job_that_fails_for_good_is_archived_and_its_message_dead_lettered(make_hub, world, settings):
+    import json
+
+    import pika
+
+    from jobs.models import FailedJob
+
+    hub = make_hub()
+    hub.start_web()
+    hub.start_worker("flickr_rest", threads=2)
+    key, user_id = world.alpha.key, str(world.alpha.accounts[0].user_id)
+    job_id = enqueue(hub, key, user_id, "flickr.photos.getInfo", {"photo_id": "1"}).json()["data"]["job_id"]
+    assert wait_for_state(hub, key, job_id, {"completed", "failed"})["state"] == "failed"
+
+    assert FailedJob.objects.filter(job_id=job_id, flickr_code=1).exists()
+    connection = pika.BlockingConnection(pika.URLParameters(settings.BROKER_URL.split("?")[0]))
+    try:
+        channel = connection.channel()
+        method, properties, body = channel.basic_get("flickr_dlq", auto_ack=True)
+    finally:
+        connection.close()
+    assert method is not None, "the failed job's message is in flickr_dlq"
+    message = json.loads(body)
+    assert (message["jobId"], message["method"], message["error"]["flickr_code"]) == (
+        job_id,
+        "flickr.photos.getInfo",
+        1,
+    )
+    assert properties.headers == {"attempts": 1, "failed": True}
