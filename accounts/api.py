@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,23 +25,12 @@ from accounts.models import ApiClient, FlickrAccount
 from accounts.pending import PendingAuthorization
 from accounts.problems import LinkError, Problem
 from accounts.services import authorization_complete, authorization_start
-from flickrhub.api import ApiError, envelope
+from flickrhub.api import ApiError, envelope, enveloped
 
 API_CHANNEL = "api"
 
 
-def _enveloped(name: str, data: serializers.Serializer | None) -> serializers.Serializer:
-    return inline_serializer(
-        name=name,
-        fields={
-            "request_id": serializers.CharField(),
-            "data": data if data is not None else serializers.JSONField(allow_null=True),
-            "error": serializers.JSONField(allow_null=True),
-        },
-    )
-
-
-_ERROR = _enveloped("AuthErrorEnvelope", None)
+_ERROR = enveloped("AuthErrorEnvelope", None)
 _COMMON_ERRORS = {
     400: OpenApiResponse(
         _ERROR,
@@ -182,7 +171,7 @@ class AuthStartApi(APIView):
         operation_id="auth_start",
         summary="Start linking a Flickr account (the original service's call)",
         request=StartInput,
-        responses={200: _enveloped("AuthStartEnvelope", StartOutput()), **_COMMON_ERRORS},
+        responses={200: enveloped("AuthStartEnvelope", StartOutput()), **_COMMON_ERRORS},
     )
     def post(self, request: Request) -> Response:
         form = StartInput(data=request.data)
@@ -217,7 +206,7 @@ class AuthCompleteApi(APIView):
         operation_id="auth_complete",
         summary="Finish linking with the verifier Flickr gave the person",
         request=CompleteInput,
-        responses={200: _enveloped("AuthCompleteEnvelope", LinkedOutput()), **_COMMON_ERRORS},
+        responses={200: enveloped("AuthCompleteEnvelope", LinkedOutput()), **_COMMON_ERRORS},
     )
     def post(self, request: Request) -> Response:
         return envelope(request, _complete(request, request.data))
@@ -232,7 +221,7 @@ class AuthCallbackApi(APIView):
             OpenApiParameter("oauth_verifier", str, required=True),
             OpenApiParameter("state", str, required=False),
         ],
-        responses={200: _enveloped("AuthCallbackEnvelope", CallbackOutput()), **_COMMON_ERRORS},
+        responses={200: enveloped("AuthCallbackEnvelope", CallbackOutput()), **_COMMON_ERRORS},
     )
     def get(self, request: Request) -> Response:
         return envelope(request, {"status": "ok", **_complete(request, request.query_params)})

@@ -11,7 +11,8 @@ from typing import Any
 
 import structlog
 from django.http import HttpRequest, JsonResponse
-from rest_framework import exceptions, status
+from drf_spectacular.utils import inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -64,7 +65,19 @@ def error_response(
     return JsonResponse(error_body(request, code, message, details), status=status)
 
 
-def _flatten(detail: Any, prefix: str = "") -> list[str]:
+def enveloped(name: str, data: serializers.Serializer | None) -> serializers.Serializer:
+    """The envelope `{request_id, data, error}` around `data`, for the OpenAPI schema."""
+    return inline_serializer(
+        name=name,
+        fields={
+            "request_id": serializers.CharField(),
+            "data": data if data is not None else serializers.JSONField(allow_null=True),
+            "error": serializers.JSONField(allow_null=True),
+        },
+    )
+
+
+def flatten_errors(detail: Any, prefix: str = "") -> list[str]:
     """DRF's nested validation errors as the original's flat list of readable strings."""
     if isinstance(detail, dict):
         out: list[str] = []
@@ -72,12 +85,12 @@ def _flatten(detail: Any, prefix: str = "") -> list[str]:
             name = f"{prefix}.{key}" if prefix else str(key)
             if key == "non_field_errors":
                 name = prefix
-            out.extend(_flatten(value, name))
+            out.extend(flatten_errors(value, name))
         return out
     if isinstance(detail, list):
         out = []
         for item in detail:
-            out.extend(_flatten(item, prefix))
+            out.extend(flatten_errors(item, prefix))
         return out
     text = str(detail)
     return [f"{prefix}: {text}" if prefix else text]
@@ -109,7 +122,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         )
     if isinstance(exc, exceptions.ValidationError):
         return Response(
-            error_body(request, "ERR_INVALID_REQUEST", "Invalid request", _flatten(exc.detail)),  # type: ignore[arg-type]
+            error_body(request, "ERR_INVALID_REQUEST", "Invalid request", flatten_errors(exc.detail)),  # type: ignore[arg-type]
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, exceptions.ParseError):

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiClient
 from accounts.selectors import account_for_client
-from flickrhub.api import ApiError, envelope, request_id_of
+from flickrhub.api import ApiError, envelope, enveloped, request_id_of
 from jobs import idempotency
 from jobs.models import FINAL_STATES, Job
 from jobs.retention import job_expired
@@ -24,25 +24,14 @@ from jobs.serializers import EnqueueInput, EnqueueOutput, JobStatusInput, JobSta
 from jobs.services import QueueBusy, QueueUnavailable, job_enqueue, job_wait
 from jobs.uploads import UploadMultiPartParser
 
-
-def _enveloped(name: str, data: serializers.Serializer | None) -> serializers.Serializer:
-    return inline_serializer(
-        name=name,
-        fields={
-            "request_id": serializers.CharField(),
-            "data": data if data is not None else serializers.JSONField(allow_null=True),
-            "error": serializers.JSONField(allow_null=True),
-        },
-    )
-
-
-_ERROR = _enveloped("ErrorEnvelope", None)
-_ERRORS = {
-    400: OpenApiResponse(_ERROR, description="ERR_INVALID_REQUEST: details lists every problem"),
-    401: OpenApiResponse(_ERROR, description="ERR_UNAUTHORIZED: missing or invalid API key"),
-    413: OpenApiResponse(_ERROR, description="ERR_PAYLOAD_TOO_LARGE: body or file over its limit"),
+ERROR_ENVELOPE = enveloped("ErrorEnvelope", None)
+ERRORS = {
+    400: OpenApiResponse(ERROR_ENVELOPE, description="ERR_INVALID_REQUEST: details lists every problem"),
+    401: OpenApiResponse(ERROR_ENVELOPE, description="ERR_UNAUTHORIZED: missing or invalid API key"),
+    413: OpenApiResponse(ERROR_ENVELOPE, description="ERR_PAYLOAD_TOO_LARGE: body or file over its limit"),
     415: OpenApiResponse(
-        _ERROR, description="ERR_UNSUPPORTED_MEDIA_TYPE: not JSON/multipart, or a file that is not a photo"
+        ERROR_ENVELOPE,
+        description="ERR_UNSUPPORTED_MEDIA_TYPE: not JSON/multipart, or a file that is not a photo",
     ),
 }
 
@@ -87,10 +76,10 @@ class EnqueueApi(APIView):
         ),
         request={"application/json": EnqueueInput, "multipart/form-data": EnqueueInput},
         responses={
-            202: _enveloped("EnqueueEnvelope", EnqueueOutput()),
-            **_ERRORS,
-            404: OpenApiResponse(_ERROR, description="ERR_TOKEN_NOT_FOUND: unknown user_id"),
-            503: OpenApiResponse(_ERROR, description="ERR_QUEUE_UNAVAILABLE: try again later"),
+            202: enveloped("EnqueueEnvelope", EnqueueOutput()),
+            **ERRORS,
+            404: OpenApiResponse(ERROR_ENVELOPE, description="ERR_TOKEN_NOT_FOUND: unknown user_id"),
+            503: OpenApiResponse(ERROR_ENVELOPE, description="ERR_QUEUE_UNAVAILABLE: try again later"),
         },
     )
     def post(self, request: Request) -> Response:
@@ -127,25 +116,9 @@ class EnqueueApi(APIView):
                 photo=fields.get("photo"),
                 cache_max_age=fields.get("cache_max_age"),
             )
-        except QueueBusy as busy:
+        except (QueueBusy, QueueUnavailable) as exc:
             idempotency.release(claim)
-            raise ApiError(
-                status_code=429,
-                code="ERR_QUEUE_BUSY",
-                message=(
-                    f"You have {busy.in_flight} unfinished jobs, the most a client may have "
-                    f"(JOB_MAX_IN_FLIGHT_PER_CLIENT). Wait for some to finish, then send again."
-                ),
-                headers={"Retry-After": str(busy.retry_after)},
-            ) from None
-        except QueueUnavailable:
-            idempotency.release(claim)
-            raise ApiError(
-                status_code=503,
-                code="ERR_QUEUE_UNAVAILABLE",
-                message="The job queue is unreachable, so the job was not accepted. Try again shortly.",
-                headers={"Retry-After": "5"},
-            ) from None
+            raise queue_refusal(exc) from None
         except BaseException:
             idempotency.release(claim)
             raise
@@ -158,6 +131,27 @@ class EnqueueApi(APIView):
         }
         idempotency.finish(claim, job, accepted)
         return _accepted(request, job.id, accepted, wait)
+
+
+def queue_refusal(exc: QueueBusy | QueueUnavailable) -> ApiError:
+    """The API's answer when the job queue cannot take more: 429 or 503, nothing accepted."""
+    if isinstance(exc, QueueBusy):
+        return ApiError(
+            status_code=429,
+            code="ERR_QUEUE_BUSY",
+            message=(
+                f"You have {exc.in_flight} unfinished jobs; a client may have at most "
+                f"{settings.JOB_MAX_IN_FLIGHT_PER_CLIENT} (JOB_MAX_IN_FLIGHT_PER_CLIENT). Wait for "
+                "some to finish, then send again."
+            ),
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    return ApiError(
+        status_code=503,
+        code="ERR_QUEUE_UNAVAILABLE",
+        message="The job queue is unreachable, so nothing was accepted. Try again shortly.",
+        headers={"Retry-After": "5"},
+    )
 
 
 def _idempotency_claim(request: Request, client: ApiClient, fields: dict[str, Any]) -> idempotency.Claim:
@@ -221,10 +215,10 @@ class JobStatusApi(APIView):
         summary="Read a job by id and user_id (the original service's call)",
         request=JobStatusInput,
         responses={
-            200: _enveloped("JobStatusEnvelope", JobStatusOutput()),
-            **_ERRORS,
-            404: OpenApiResponse(_ERROR, description="ERR_JOB_NOT_FOUND"),
-            410: OpenApiResponse(_ERROR, description="ERR_JOB_EXPIRED: deleted by retention"),
+            200: enveloped("JobStatusEnvelope", JobStatusOutput()),
+            **ERRORS,
+            404: OpenApiResponse(ERROR_ENVELOPE, description="ERR_JOB_NOT_FOUND"),
+            410: OpenApiResponse(ERROR_ENVELOPE, description="ERR_JOB_EXPIRED: deleted by retention"),
         },
     )
     def post(self, request: Request) -> Response:
@@ -247,10 +241,10 @@ class JobDetailApi(APIView):
         operation_id="flickr_jobs_retrieve",
         summary="Read one of your jobs",
         responses={
-            200: _enveloped("JobDetailEnvelope", JobStatusOutput()),
-            401: _ERRORS[401],
-            404: OpenApiResponse(_ERROR, description="ERR_JOB_NOT_FOUND"),
-            410: OpenApiResponse(_ERROR, description="ERR_JOB_EXPIRED: deleted by retention"),
+            200: enveloped("JobDetailEnvelope", JobStatusOutput()),
+            401: ERRORS[401],
+            404: OpenApiResponse(ERROR_ENVELOPE, description="ERR_JOB_NOT_FOUND"),
+            410: OpenApiResponse(ERROR_ENVELOPE, description="ERR_JOB_EXPIRED: deleted by retention"),
         },
     )
     def get(self, request: Request, job_id: str) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import PurePath
 from typing import Any
@@ -118,6 +119,61 @@ def job_enqueue(
         user_id=str(account.user_id),
     )
     return job
+
+
+@dataclass(frozen=True)
+class Call:
+    """One validated call of a batch."""
+
+    account: FlickrAccount
+    method: str
+    params: dict[str, Any]
+    callback_url: str = ""
+    callback_secret: str = ""
+    meta: dict[str, Any] | None = None
+    cache_max_age: int | None = None
+
+
+def jobs_enqueue_batch(*, client: ApiClient, calls: list[Call], request_id: str = "") -> list[Job]:
+    """Accepts a batch of REST calls: all rows in one transaction, then one message each. If the
+    broker refuses the first message, nothing is accepted (503). If it goes away part-way, the
+    rest are accepted all the same: their rows are committed and the sweeper publishes them."""
+    in_flight = Job.objects.filter(client=client, state__in=ACTIVE_STATES).count()
+    if in_flight + len(calls) > settings.JOB_MAX_IN_FLIGHT_PER_CLIENT:
+        raise QueueBusy(in_flight)
+    with transaction.atomic():
+        jobs = Job.objects.bulk_create(
+            [
+                Job(
+                    client=client,
+                    account=call.account,
+                    target=Target.REST,
+                    method=call.method,
+                    params=call.params,
+                    callback_url=call.callback_url,
+                    callback_secret_encrypted=vault.encrypt(call.callback_secret)
+                    if call.callback_secret
+                    else "",
+                    meta=call.meta,
+                    request_id=request_id,
+                    max_attempts=max(1, settings.JOB_RETRY_ATTEMPTS),
+                    cache_max_age=call.cache_max_age,
+                )
+                for call in calls
+            ]
+        )
+    for index, job in enumerate(jobs):
+        try:
+            job_publish(job)
+        except dramatiq.errors.BrokerConnectionError as exc:
+            if index == 0:
+                Job.objects.filter(pk__in=[j.pk for j in jobs], state=JobState.QUEUED).delete()
+                log.warning("batch_enqueue_broker_unavailable", count=len(jobs), error=type(exc).__name__)
+                raise QueueUnavailable(str(exc)) from None
+            log.warning("batch_publish_incomplete", published=index, accepted=len(jobs))
+            break
+    log.info("jobs_enqueued", count=len(jobs), queue="flickr_rest")
+    return jobs
 
 
 def job_wait(job_id: uuid.UUID | str, seconds: float) -> Job | None:
