@@ -304,6 +304,8 @@ JOB_MAX_IN_FLIGHT_PER_CLIENT = env.int("JOB_MAX_IN_FLIGHT_PER_CLIENT", default=1
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 # The longest `?wait=` an API call may hold its answer for.
 API_MAX_WAIT_SECONDS = env.int("API_MAX_WAIT_SECONDS", default=60)
+# The most items a paginated walk ("paginate": true) may gather into one result.
+PAGINATE_MAX_ITEMS = env.int("PAGINATE_MAX_ITEMS", default=20_000)
 # Failed jobs' messages kept in RabbitMQ's flickr_dlq queue (oldest dropped beyond it).
 DLQ_MAX_LENGTH = env.int("DLQ_MAX_LENGTH", default=100_000)
 

@@ -115,6 +115,7 @@ class EnqueueApi(APIView):
                 request_id=request_id_of(request),
                 photo=fields.get("photo"),
                 cache_max_age=fields.get("cache_max_age"),
+                paginate=bool(fields.get("paginate")),
             )
         except (QueueBusy, QueueUnavailable) as exc:
             idempotency.release(claim)

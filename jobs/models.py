@@ -79,7 +79,7 @@ class JobQuerySet(models.QuerySet["Job"]):
         fields["updated_at"] = timezone.now()
         return bool(self.filter(pk=job.pk, state=JobState.RUNNING, run_token=job.run_token).update(**fields))
 
-    def complete(self, job: Job, *, result: dict[str, Any], from_cache: bool = False) -> bool:
+    def complete(self, job: Job, *, result: dict[str, Any], from_cache: bool = False, **fields: Any) -> bool:
         return self._finish(
             job,
             state=JobState.COMPLETED,
@@ -89,6 +89,7 @@ class JobQuerySet(models.QuerySet["Job"]):
             lease_until=None,
             quota_slot_at=None,
             wait_reason="",
+            **fields,
         )
 
     def fail(self, job: Job, *, error: dict[str, Any]) -> bool:
@@ -128,6 +129,19 @@ class JobQuerySet(models.QuerySet["Job"]):
             **fields,
         )
 
+    def next_page(self, job: Job, *, progress: dict[str, Any]) -> bool:
+        """A paginated walk got a page: the job goes back in the queue for the next one, the
+        page's items saved, the attempt given back."""
+        return self._finish(
+            job,
+            state=JobState.QUEUED,
+            attempts=F("attempts") - 1,
+            progress=progress,
+            lease_until=None,
+            published_at=None,
+            quota_slot_at=None,
+        )
+
     def mark_published(self, job_id: uuid.UUID | str) -> None:
         self.filter(pk=job_id).update(published_at=timezone.now())
 
@@ -164,6 +178,9 @@ class Job(models.Model):
     coalesced_with = models.UUIDField(null=True, blank=True)
     # A quota slot reserved for this job: when it comes, the job calls without asking again.
     quota_slot_at = models.DateTimeField(null=True, blank=True)
+    # "paginate": true — the walk over every page, and how far it got.
+    paginate = models.BooleanField(default=False)
+    progress = models.JSONField(null=True, blank=True, editable=False)
     run_token = models.UUIDField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)

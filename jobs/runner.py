@@ -18,7 +18,7 @@ from accounts.vault import VaultError
 from flickr import breaker, catalog, ratelimit, response_cache
 from flickr import client as flickr_client
 from flickr.errors import ErrorClass, FlickrError
-from jobs import archive, callbacks, uploads
+from jobs import archive, callbacks, pagination, uploads
 from jobs.models import ACTIVE_STATES, Job, JobState, Target
 from jobs.services import job_publish
 
@@ -69,6 +69,9 @@ def _execute(job: Job) -> None:
             _complete(job, _called(job, lambda: _send_file(job, creds)))
         return
     args = _as_flickr_args(job.params)
+    if job.paginate:
+        _walk_a_page(job, creds, args)
+        return
     key = (
         response_cache.call_key(job.account_id, job.method, args)
         if catalog.is_cacheable(job.method)
@@ -96,6 +99,20 @@ def _execute(job: Job) -> None:
         response_cache.put(key, flickr)
     # The claim stays until it expires: identical jobs asked for before this answer take it.
     _complete(job, flickr)
+
+
+def _walk_a_page(job: Job, creds: Any, args: dict[str, str]) -> None:
+    """One page of a paginated walk; the job goes back in the queue for the next one."""
+    if not _gate(job, coalescing_key=None):
+        return
+    page_args = pagination.page_args(args, job.progress)
+    answer = _called(job, lambda: flickr_client.call_rest(creds, job.method, page_args))
+    progress, finished = pagination.merge(job.method, job.progress, answer)
+    if finished:
+        _complete(job, pagination.result(progress), progress=progress)
+    elif Job.objects.next_page(job, progress=progress):
+        log.info("job_page_done", pages_done=progress["pages_done"], pages_total=progress["pages_total"])
+        job_publish(job)
 
 
 def _credentials(job: Job) -> Any:
@@ -221,6 +238,7 @@ def _complete(
     from_cache: bool = False,
     cache_ttl: int | None = None,
     coalesced_with: uuid.UUID | str | None = None,
+    **fields: Any,
 ) -> None:
     result: dict[str, Any] = {"from_cache": from_cache, "flickr": flickr}
     if from_cache:
@@ -233,7 +251,7 @@ def _complete(
     else:
         # The external log sink is not configured in this build (OBS_API_URL): nothing shipped.
         result["observability"] = {"ok": False, "shipped": False, "reason": "disabled"}
-    if Job.objects.complete(job, result=result, from_cache=from_cache):
+    if Job.objects.complete(job, result=result, from_cache=from_cache, **fields):
         uploads.unstage(job.upload_name)
         log.info("job_completed", duration_ms=_ms_since(job.started_at), from_cache=from_cache)
         callbacks.delivery_schedule(job)

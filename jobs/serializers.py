@@ -15,6 +15,7 @@ from rest_framework.exceptions import ErrorDetail
 from flickr.client import RESERVED_PARAMS
 from jobs.callbacks import callback_url_problem
 from jobs.models import Job, JobState, Target
+from jobs.pagination import PAGINATED_METHODS
 
 METHOD_RE = re.compile(r"^flickr(\.[A-Za-z][A-Za-z0-9_]*)+$")
 PARAM_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
@@ -89,6 +90,7 @@ class EnqueueInput(serializers.Serializer):
     )
     meta = serializers.JSONField(required=False, allow_null=True)
     cache = serializers.BooleanField(required=False, allow_null=True, default=None)
+    paginate = serializers.BooleanField(required=False, default=False)
     max_age = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=7 * 86400)
     photo = serializers.FileField(required=False, allow_empty_file=True, use_url=False)
 
@@ -185,12 +187,19 @@ class EnqueueInput(serializers.Serializer):
         attrs.pop("max_age", None)
         if attrs["target"] == Target.REST:
             return self._validate_rest(attrs)
+        if attrs.get("paginate"):
+            raise serializers.ValidationError("paginate is for REST list methods, not upload or replace")
         return self._validate_file_target(attrs)
 
     def _validate_rest(self, attrs: dict[str, Any]) -> dict[str, Any]:
         problems = []
         if not attrs.get("method"):
             problems.append("method is required")
+        if attrs.get("paginate"):
+            if attrs.get("method") not in PAGINATED_METHODS:
+                problems.append("paginate works with list methods: " + ", ".join(sorted(PAGINATED_METHODS)))
+            if "page" in (attrs.get("params") or {}):
+                problems.append("paginate walks every page itself: leave params.page out")
         if attrs.get("photo") is not None:
             problems.append("a 'photo' file is sent only with target upload or replace")
         if problems:
@@ -258,6 +267,7 @@ class JobStatusOutput(serializers.Serializer):
     waiting_for = serializers.ChoiceField(choices=["quota", "circuit_open", "coalesced"], required=False)
     finished_at = serializers.DateTimeField(required=False)
     meta = serializers.JSONField(required=False)
+    progress = serializers.JSONField(required=False, help_text="paginated walks: pages_done, pages_total")
 
     @staticmethod
     def of(job: Job) -> dict[str, Any]:
@@ -287,4 +297,10 @@ class JobStatusOutput(serializers.Serializer):
             data["finished_at"] = job.finished_at.isoformat()
         if job.meta is not None:
             data["meta"] = job.meta
+        if job.paginate:
+            progress = job.progress or {}
+            data["progress"] = {
+                "pages_done": progress.get("pages_done", 0),
+                "pages_total": progress.get("pages_total"),
+            }
         return data

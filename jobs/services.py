@@ -67,6 +67,7 @@ def job_enqueue(
     request_id: str = "",
     photo: UploadedFile | None = None,
     cache_max_age: int | None = None,
+    paginate: bool = False,
 ) -> Job:
     """Accepts a Flickr call: the row is committed first, then the message is published, so a
     crash in between leaves a `queued` row that the sweeper publishes — never a message about
@@ -97,6 +98,7 @@ def job_enqueue(
                 upload_size=photo.size if photo is not None else None,
                 upload_content_type=(photo.content_type or "") if photo is not None else "",
                 cache_max_age=cache_max_age,
+                paginate=paginate,
             )
     except BaseException:
         uploads.unstage(staged)

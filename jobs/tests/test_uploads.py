@@ -397,13 +397,16 @@ def test_an_upload_cut_off_after_sending_is_not_repeated(world, stub_broker, stu
     assert app.counters.snapshot()["by_method"].get("upload") == 1
 
 
-def test_a_job_whose_staged_file_is_gone_fails_with_a_clear_error(
-    world, stub_broker, stub_worker, upload_dir
-):
+def test_a_job_whose_staged_file_is_gone_fails_with_a_clear_error(world, stub_broker, upload_dir):
     response = send(world.alpha, photo=photo_file(tiny_jpeg()))
     job_id = response.json()["data"]["job_id"]
-    os.remove(upload_dir / f"{job_id}.upload")
-    job = run(stub_broker, stub_worker, job_id)
+    os.remove(upload_dir / f"{job_id}.upload")  # before any worker runs
+    worker = dramatiq.Worker(stub_broker, worker_threads=1, worker_timeout=50)
+    worker.start()
+    try:
+        job = run(stub_broker, worker, job_id)
+    finally:
+        worker.stop()
     assert job.state == JobState.FAILED
     assert job.error["code"] == "ERR_UPLOAD_FILE_MISSING"
     assert "UPLOAD_STAGING_DIR" in job.error["message"]
