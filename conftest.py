@@ -119,6 +119,8 @@ def world(db: Any, sandbox: Sandbox) -> World:
 def _no_background_sweeper(settings: Any) -> None:
     # Tests call jobs_sweep themselves; a sweeper thread would race them.
     settings.JOB_SWEEP_INTERVAL_SECONDS = 0
+    # Likewise the worker heartbeat thread (tests call its functions).
+    settings.WORKER_HEARTBEAT_SECONDS = 0
 
 
 @pytest.fixture

@@ -44,8 +44,9 @@ class JobContextMiddleware(dramatiq.Middleware):
 
 
 class Sweeper(threading.Thread):
-    """Runs `jobs_sweep` every few seconds. Every worker process runs one; the sweep itself is
-    safe to run concurrently."""
+    """Runs `jobs_sweep` every few seconds. Every worker process runs one, and a lease
+    (flickrhub/leases.py) lets one of them sweep per interval across all workers; the sweep
+    itself would also be safe to run concurrently."""
 
     def __init__(self, interval: float) -> None:
         super().__init__(name="flickrhub-sweeper", daemon=True)
@@ -56,15 +57,15 @@ class Sweeper(threading.Thread):
     STAGED_EVERY = 20
 
     def run(self) -> None:
+        from flickrhub.leases import lease_acquire
         from jobs.services import jobs_sweep
         from jobs.uploads import staged_sweep
 
-        rounds = 0
         while not self._stop_event.wait(self.interval):
-            rounds += 1
             try:
-                jobs_sweep()
-                if rounds % self.STAGED_EVERY == 0:
+                if lease_acquire(name="jobs_sweep", seconds=self.interval):
+                    jobs_sweep()
+                if lease_acquire(name="staged_sweep", seconds=self.interval * self.STAGED_EVERY):
                     staged_sweep()
             except Exception:  # the sweeper must outlive a database blip
                 log.exception("jobs_sweep_failed")

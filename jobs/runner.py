@@ -16,6 +16,7 @@ from accounts.services import account_mark_needs_relink
 from accounts.vault import VaultError
 from flickr import client as flickr_client
 from flickr.errors import ErrorClass, FlickrError
+from flickrhub import metrics, obs
 from jobs import uploads
 from jobs.models import Job, Target
 from jobs.services import job_publish
@@ -56,12 +57,13 @@ def job_run(job_id: str, *, takeover: bool = False, lease_seconds: int | None = 
     result = {
         "from_cache": False,
         "flickr": flickr,
-        # The external log sink is not configured in this build (OBS_API_URL): nothing shipped.
-        "observability": {"ok": False, "shipped": False, "reason": "disabled"},
+        # Whether the Flickr call's log event reached the external log sink (OBS_API_URL).
+        "observability": obs.call_report(job_id=str(job.id)),
     }
     if Job.objects.complete(job, result=result):
         uploads.unstage(job.upload_name)
         log.info("job_completed", duration_ms=_ms_since(job.started_at))
+        _count(job, "completed")
 
 
 def _call_flickr(job: Job) -> dict[str, Any]:
@@ -145,6 +147,9 @@ def _handle_failure(job: Job, error: FlickrError) -> None:
         delay = backoff_seconds(job.attempts, error.retry_after)
         at = timezone.now() + timedelta(seconds=delay)
         if Job.objects.schedule_retry(job, error=details, at=at):
+            metrics.job_finished(
+                queue=job.queue_name, method=job.method, state="retrying", error_class=error.error_class.value
+            )
             log.warning(
                 "job_retrying",
                 error_code=error.code,
@@ -177,7 +182,21 @@ def _handle_failure(job: Job, error: FlickrError) -> None:
             error_code=error.code,
             error_class=error.error_class.value,
             flickr_code=error.flickr_code,
+            duration_ms=_ms_since(job.started_at),
         )
+        _count(job, "failed", error.error_class.value)
+
+
+def _count(job: Job, state: str, error_class: str = "") -> None:
+    """Metrics of a job that ended: by queue, method class and error class, and its latency
+    from acceptance to now."""
+    metrics.job_finished(
+        queue=job.queue_name,
+        method=job.method,
+        state=state,
+        error_class=error_class,
+        latency_seconds=(timezone.now() - job.created_at).total_seconds(),
+    )
 
 
 def _ms_since(started: Any) -> float | None:
