@@ -13,12 +13,15 @@ import os
 import socket
 from datetime import timedelta
 
+import structlog
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from flickrhub.models import Lease
+
+log = structlog.get_logger(__name__)
 
 
 def _redis_cache() -> bool:
@@ -29,7 +32,14 @@ def lease_acquire(*, name: str, seconds: float) -> bool:
     """True if this process now holds the lease `name` for `seconds`."""
     holder = f"{socket.gethostname()}:{os.getpid()}"
     if _redis_cache():
-        return bool(cache.add(f"lease:{name}", holder, timeout=max(1, round(seconds))))
+        try:
+            return bool(cache.add(f"lease:{name}", holder, timeout=max(1, round(seconds))))
+        except Exception as exc:  # Redis is down: the database still decides, so work goes on
+            log.warning("lease_redis_unavailable", lease=name, error=type(exc).__name__)
+    return _database_lease(name=name, seconds=seconds, holder=holder)
+
+
+def _database_lease(*, name: str, seconds: float, holder: str) -> bool:
     now = timezone.now()
     until = now + timedelta(seconds=seconds)
     # An expired lease is taken over by one conditional UPDATE: of two processes racing, the

@@ -82,3 +82,17 @@ def test_with_redis_the_lease_is_one_atomic_cache_add(settings, monkeypatch):
     assert leases.lease_acquire(name="jobs_sweep", seconds=15) is True
     assert leases.lease_acquire(name="jobs_sweep", seconds=15) is False
     assert calls == [("lease:jobs_sweep", 15), ("lease:jobs_sweep", 15)]
+
+
+@pytest.mark.django_db
+def test_when_redis_is_down_the_database_decides(settings, monkeypatch):
+    from flickrhub import leases
+
+    class RedisDown:
+        def add(self, key, value, timeout):
+            raise ConnectionError("Redis is not there")
+
+    settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://x"}}
+    monkeypatch.setattr(leases, "cache", RedisDown())
+    assert leases.lease_acquire(name="jobs_sweep", seconds=15) is True
+    assert leases.lease_acquire(name="jobs_sweep", seconds=15) is False

@@ -193,3 +193,38 @@ def test_the_sweep_lease_lives_in_redis_with_its_expiry(settings):
     assert lease_acquire(name="it_sweep", seconds=30) is False
     assert 0 < cache.ttl("lease:it_sweep") <= 30
     cache.delete("lease:it_sweep")
+
+
+def test_gunicorn_drains_a_request_in_flight_when_stopped(make_hub, world):
+    import json
+    import os
+    import signal
+    import socket
+
+    hub = make_hub()
+    hub.start_web()
+    body = json.dumps(
+        {
+            "method": "flickr.test.echo",
+            "params": {"drain": "yes"},
+            "user_id": str(world.alpha.accounts[0].user_id),
+        }
+    ).encode()
+    head = (
+        f"POST /api/v1/flickr/rest HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {world.alpha.key}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", hub.port), timeout=15) as conn:
+        conn.sendall(head + body[:10])  # the request is in flight: half its body sent
+        time.sleep(0.5)
+        os.kill(hub.web.pid, signal.SIGTERM)  # gunicorn's master: stop accepting, drain
+        time.sleep(1.0)
+        conn.sendall(body[10:])
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 202"), answer[:300]
+    assert Job.objects.filter(params__drain="yes").count() == 1
+    assert hub.web.wait(timeout=15) == 0
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{hub.url}/health", timeout=2)  # and it took no new connection
