@@ -19,6 +19,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,12 @@ class WorkerOpsMiddleware(dramatiq.Middleware):
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         if settings.WORKER_HEARTBEAT_SECONDS <= 0:
             return
-        queues = sorted({q.removesuffix(".DQ") for q in getattr(worker, "consumers", {})})
+
+        def queues() -> list[str]:
+            # Read at every beat: a worker starts consuming a queue when its first actor is
+            # declared, which in the embedded server may be after the worker started.
+            return sorted({q.removesuffix(".DQ") for q in list(getattr(worker, "consumers", {}))})
+
         self._heartbeat = Heartbeat(
             interval=settings.WORKER_HEARTBEAT_SECONDS,
             queues=queues,
@@ -146,7 +152,9 @@ def record_attempt(*, job_id: str, number: int, duration_ms: float | None, excep
 
 
 class Heartbeat(threading.Thread):
-    def __init__(self, *, interval: float, queues: list[str], threads: int, in_progress: Any) -> None:
+    def __init__(
+        self, *, interval: float, queues: Callable[[], list[str]], threads: int, in_progress: Any
+    ) -> None:
         super().__init__(name="flickrhub-heartbeat", daemon=True)
         self.interval = interval
         self.queues = queues
@@ -169,7 +177,7 @@ class Heartbeat(threading.Thread):
                 defaults={
                     "hostname": socket.gethostname(),
                     "pid": os.getpid(),
-                    "queues": self.queues,
+                    "queues": self.queues(),
                     "threads": self.threads,
                     "in_progress": self.in_progress(),
                     "stopping": self.stopping,
