@@ -8,6 +8,7 @@ kept a few seconds so that scrapes and dashboard views do not each ask again.
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from dramatiq.common import dq_name, xq_name
 
 log = structlog.get_logger(__name__)
 
+QUEUE_PREFIX = "flickr_"
 # How long an answer is reused (seconds).
 CACHE_SECONDS = 5.0
 
@@ -34,10 +36,36 @@ _cached: QueueDepths | None = None
 _lock = threading.Lock()
 
 
+_actors_imported = False
+
+
+def _import_actors() -> None:
+    """Imports every app's tasks module once, as `rundramatiq` does, so that a web process that
+    has not published yet knows every queue (including ones other apps add)."""
+    global _actors_imported
+    if _actors_imported:
+        return
+    from django.apps import apps
+    from django.conf import settings
+    from django.utils.module_loading import module_has_submodule
+
+    for config in apps.get_app_configs():
+        for name in getattr(settings, "DRAMATIQ_AUTODISCOVER_MODULES", ("tasks",)):
+            if module_has_submodule(config.module, name):
+                importlib.import_module(f"{config.name}.{name}")
+    _actors_imported = True
+
+
 def queue_names(broker: dramatiq.Broker | None = None) -> list[str]:
-    """The work queues the hub's actors declare (not their delay and dead-letter queues)."""
+    """The work queues the hub's actors declare (`flickr_*`; not their delay and dead-letter
+    queues, nor django_dramatiq's housekeeping `default` queue, which no hub worker consumes)."""
+    _import_actors()
     broker = broker or dramatiq.get_broker()
-    return sorted(q for q in broker.get_declared_queues() if not q.endswith((".DQ", ".XQ")))
+    return sorted(
+        q
+        for q in broker.get_declared_queues()
+        if q.startswith(QUEUE_PREFIX) and not q.endswith((".DQ", ".XQ"))
+    )
 
 
 def queue_depths(*, fresh: bool = False) -> QueueDepths:

@@ -188,3 +188,30 @@ def test_registry_holds_no_metric_labelled_with_a_job_or_user(world):
         if family.name.startswith("flickrhub_"):
             for sample in family.samples:
                 assert not {"job_id", "user_id", "request_id"} & set(sample.labels)
+
+
+def test_a_fresh_process_reports_every_queue_before_it_has_published(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from flickrhub.queues import queue_names; print(queue_names())",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.endswith("_URL")},
+            "FLICKRHUB_DATA_DIR": str(tmp_path),
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert "['flickr_replace', 'flickr_rest', 'flickr_upload']" in result.stdout
