@@ -27,6 +27,7 @@ from urllib3.exceptions import NewConnectionError
 from accounts.models import OAuthCredentials
 from flickr import catalog
 from flickr.errors import ErrorClass, FlickrError, from_stat_fail
+from flickrhub import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -254,11 +255,14 @@ def _as_int(value: object) -> int:
 
 
 def _log_call(method: str, started: float, *, error: FlickrError | None = None) -> None:
-    duration_ms = round((time.monotonic() - started) * 1000, 1)
+    seconds = time.monotonic() - started
+    duration_ms = round(seconds * 1000, 1)
     if error is None:
+        metrics.flickr_call(method=method, outcome="success", seconds=seconds)
         log.info("flickr_api_call", method=method, outcome="success", duration_ms=duration_ms)
         return
     outcome = "retry" if error.error_class is ErrorClass.RETRY else "fail"
+    metrics.flickr_call(method=method, outcome=outcome, seconds=seconds)
     log.info(
         "flickr_api_call",
         method=method,

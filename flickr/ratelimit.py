@@ -21,6 +21,7 @@ without polling.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any
@@ -133,6 +134,13 @@ def slot_tolerance_seconds() -> float:
 def backlog_seconds(app_id: int) -> float:
     """How far ahead the key's slots are already reserved (0: budget available now)."""
     return _get_backend().backlog(_key(app_id))
+
+
+def remaining(app_id: int) -> int:
+    """Calls of the coming hour not yet spoken for: the hourly quota less the slots already
+    reserved ahead of now."""
+    reserved = backlog_seconds(app_id) / _interval()
+    return max(0, settings.FLICKR_QUOTA_PER_HOUR - math.ceil(reserved))
 
 
 def reset() -> None:

@@ -1,4 +1,5 @@
-"""Logging: one JSON object per line on stdout, every line redacted.
+"""Logging: one JSON object per line on stdout (readable console lines with DEBUG on), every
+line redacted.
 
 structlog renders both its own events and the standard library's (Django, Dramatiq, pika), so
 every line passes through `redact` — the one place that keeps tokens, secrets and API keys out
@@ -19,17 +20,23 @@ REDACTED = "[redacted]"
 
 # Keys whose values are never logged, whatever they hold.
 _SECRET_KEY_RE = re.compile(
-    r"(token|secret|password|api_key|apikey|authorization|signature|verifier|cookie|x-api-key)",
+    r"(token|secret|password|api_key|apikey|consumer_key|authorization|signature|verifier|cookie|x-api-key)",
     re.IGNORECASE,
 )
 # Secret-looking fragments inside free text: OAuth parameters in URLs and bodies, bearer
 # headers, FlickrHub API keys.
 _SECRET_TEXT_RES = [
-    re.compile(r"(oauth_(?:token|token_secret|signature|verifier)=)[^&\s\"',]+", re.IGNORECASE),
-    re.compile(r"(oauth_(?:token|token_secret|signature|verifier)=\\?\")[^\"\\]+", re.IGNORECASE),
+    # quoted (in an Authorization header) before bare (in a query string)
+    re.compile(
+        r"(oauth_(?:token|token_secret|signature|verifier|consumer_key)=\\?\")[^\"\\]+", re.IGNORECASE
+    ),
+    re.compile(r"(oauth_(?:token|token_secret|signature|verifier|consumer_key)=)[^&\s\"',]+", re.IGNORECASE),
+    re.compile(r"(\bapi_key=)[^&\s\"',]+", re.IGNORECASE),
     re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE),
     re.compile(r"()\bfh_[A-Za-z0-9]{6,}_[A-Za-z0-9_-]{16,}"),
     re.compile(r"()\bwhsec_[A-Za-z0-9+/=]{16,}"),
+    # then the rest of an Authorization header quoted in text ("Authorization: OAuth oauth_consumer_key=…")
+    re.compile(r"(\bauthorization['\"]?\s*[:=]\s*['\"]?)[^'\"\n]+", re.IGNORECASE),
 ]
 
 # Values the vault has decrypted in this process: redacted wherever they show up, even inside
@@ -131,8 +138,17 @@ def configure_logging(*, level: str = "INFO", json: bool = True, service: str, e
             },
         }
     )
+    from flickrhub.obs import ship
+
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # The hub's own events: dropped early below the level, shipped to the external log sink
+        # (OBS_API_URL) after redaction, then rendered like every other line.
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            ship,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

@@ -324,6 +324,16 @@ CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10.0)
 CALLBACK_RETRY_MAX_DELAY_MS = env.int("CALLBACK_RETRY_MAX_DELAY_MS", default=3_600_000)
 OBS_API_URL = env.str("OBS_API_URL", default="")
 OBS_API_KEY = env.str("OBS_API_KEY", default="")
+# Log shipping (flickrhub/obs.py): log the sink's answers; the original's tenant id; batching.
+OBS_DEBUG = env.bool("OBS_DEBUG", default=False)
+OBS_TENANT_ID = env.str("TENANT_ID", default="")
+OBS_BATCH_SIZE = env.int("OBS_BATCH_SIZE", default=100)
+OBS_BUFFER_SIZE = env.int("OBS_BUFFER_SIZE", default=10_000)
+OBS_FLUSH_INTERVAL_MS = env.int("OBS_FLUSH_INTERVAL_MS", default=1000)
+OBS_TIMEOUT_SECONDS = env.float("OBS_TIMEOUT_SECONDS", default=5.0)
+# How long a job waits for the sink's answer about its Flickr call's event, while the sink
+# answers that fast (returnvalue.observability); 0 never waits.
+OBS_REPORT_WAIT_MS = env.int("OBS_REPORT_WAIT_MS", default=200)
 
 # --- Retention (the original's names; 0 keeps forever) ----------------------------------------
 # Ended jobs are deleted this many days after they ended, with their callback deliveries and
@@ -347,7 +357,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "static")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -395,6 +405,39 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# --- Operations: metrics, health, worker lifecycle ---------------------------------------------
+# django-prometheus: HTTP metrics (its middleware first and last) and database metrics (its
+# wrappers of the same database backends).
+INSTALLED_APPS += ["django_prometheus"]
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    *MIDDLEWARE,
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+DATABASES["default"]["ENGINE"] = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
+DRAMATIQ_BROKER["MIDDLEWARE"] = [
+    *DRAMATIQ_BROKER["MIDDLEWARE"],
+    "flickrhub.metrics.WorkerMetricsMiddleware",
+    "flickrhub.workers.WorkerOpsMiddleware",
+]
+# /metrics answers scrapes from these networks, or with `Authorization: Bearer METRICS_TOKEN`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+# Each worker pool's metrics exporter (0 turns it off); needs PROMETHEUS_MULTIPROC_DIR.
+WORKER_METRICS_HOST = env.str("WORKER_METRICS_HOST", default="0.0.0.0")  # noqa: S104
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=9191)
+# /readyz gives each dependency this long to answer.
+READYZ_TIMEOUT_SECONDS = env.float("READYZ_TIMEOUT_SECONDS", default=2.0)
+# On SIGTERM a worker finishes the jobs in hand for at most this long (rundramatiq
+# --worker-shutdown-timeout in docker/entrypoint.sh; manage.py serve).
+WORKER_SHUTDOWN_TIMEOUT_MS = env.int("WORKER_SHUTDOWN_TIMEOUT_MS", default=30_000)
+# Worker processes record a heartbeat this often (0: never), and touch this file if set.
+WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=10)
+WORKER_HEARTBEAT_FILE = env.str("WORKER_HEARTBEAT_FILE", default="")
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

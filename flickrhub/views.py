@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
@@ -18,12 +22,18 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
+    """The process is alive and serving requests; nothing else is checked."""
     return JsonResponse({"status": "ok"})
 
 
 def _check_database() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    # Runs in a thread of its own, so it opens (and closes) its own connection.
+    conn = connections[DEFAULT_DB_ALIAS]
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    finally:
+        conn.close()
 
 
 def _check_cache() -> None:
@@ -34,34 +44,68 @@ def _check_cache() -> None:
 
 def _check_broker() -> None:
     import dramatiq
-    import pika.exceptions
+    import pika
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-    broker = dramatiq.get_broker()
-    if not isinstance(broker, RabbitmqBroker):
+    if not isinstance(dramatiq.get_broker(), RabbitmqBroker):
         return  # the embedded in-memory broker is always there
-    try:
-        broker.connection.process_data_events(time_limit=0)
-    except pika.exceptions.AMQPError:
-        # This thread's connection went stale (an idle web process misses heartbeats): one
-        # fresh connection decides.
-        del broker.connection
-        broker.connection.process_data_events(time_limit=0)
+    # A connection of its own, opened and closed: a check must not leave connections behind in
+    # the broker's per-thread pool, nor disturb the one a web thread publishes on.
+    params = pika.URLParameters(settings.BROKER_URL)
+    params.connection_attempts = 1
+    params.socket_timeout = settings.READYZ_TIMEOUT_SECONDS
+    params.blocked_connection_timeout = settings.READYZ_TIMEOUT_SECONDS
+    pika.BlockingConnection(params).close()
+
+
+READY_CHECKS: dict[str, Callable[[], None]] = {
+    "database": _check_database,
+    "cache": _check_cache,
+    "broker": _check_broker,
+}
+
+
+def _run_checks(timeout: float) -> dict[str, str]:
+    """Runs every check at once, each in its own thread and each given `timeout` seconds: a
+    dependency that hangs (a black-holed address) fails its own check and no other."""
+    results: dict[str, str] = {}
+
+    def run(name: str, check: Callable[[], None]) -> None:
+        try:
+            check()
+            results[name] = "ok"
+        except Exception as exc:  # any failure means not ready; the type says which
+            results[name] = f"unavailable: {type(exc).__name__}"
+
+    threads = {
+        name: threading.Thread(target=run, args=(name, check), name=f"readyz-{name}", daemon=True)
+        for name, check in READY_CHECKS.items()
+    }
+    deadline = time.monotonic() + timeout
+    for thread in threads.values():
+        thread.start()
+    for name, thread in threads.items():
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            results[name] = f"unavailable: no answer within {timeout:g}s"
+    return {name: results[name] for name in READY_CHECKS}
 
 
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready when the database, the cache and the broker answer; 503 names what failed."""
-    checks: dict[str, Any] = {}
-    for name, check in (("database", _check_database), ("cache", _check_cache), ("broker", _check_broker)):
-        try:
-            check()
-            checks[name] = "ok"
-        except Exception as exc:  # any failure means not ready; the type says which
-            checks[name] = f"unavailable: {type(exc).__name__}"
-    ready = all(v == "ok" for v in checks.values())
-    return JsonResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
-    )
+    """Ready when the database, the cache and the broker answer within READYZ_TIMEOUT_SECONDS
+    each; otherwise 503, naming what failed."""
+    checks = _run_checks(settings.READYZ_TIMEOUT_SECONDS)
+    failed = [name for name, result in checks.items() if result != "ok"]
+    body: dict[str, Any] = {"status": "unavailable" if failed else "ok", "checks": checks}
+    if failed:
+        body["failed"] = failed
+    else:
+        # Flickr's side, for information: an open circuit holds jobs back but the hub itself is
+        # ready, so it does not turn the answer into a 503.
+        from flickr.status import key_states
+
+        body["flickr_circuits"] = {key["app_name"]: key["circuit_state"] for key in key_states()}
+    return JsonResponse(body, status=503 if failed else 200)
 
 
 def home(request: HttpRequest) -> HttpResponse:

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from accounts import vault
 from accounts.vault import VaultError
+from flickrhub import metrics
 from jobs import webhooks
 from jobs.callback_http import CallbackRefused, callback_target, callback_url_problem, post
 from jobs.models import Job, JobState
@@ -274,10 +275,12 @@ def delivery_send(delivery_id: str, *, takeover: bool = False) -> None:
     if outcome.delivered:
         if CallbackDelivery.objects.mark_delivered(delivery, status_code=outcome.status_code or 0):
             log.info("callback_sent", **facts)
+            metrics.callback_delivery(outcome="sent")
         return
     if outcome.final or delivery.attempts >= delivery.max_attempts:
         if CallbackDelivery.objects.give_up(delivery, status_code=outcome.status_code, error=outcome.error):
             log.warning("callback_failed", error=outcome.error, will_retry=False, **facts)
+            metrics.callback_delivery(outcome="failed")
         return
     delay = delivery_backoff_seconds(delivery.attempts, outcome.retry_after)
     at = timezone.now() + timedelta(seconds=delay)
@@ -291,6 +294,7 @@ def delivery_send(delivery_id: str, *, takeover: bool = False) -> None:
             next_attempt_at=at.isoformat(),
             **facts,
         )
+        metrics.callback_delivery(outcome="retrying")
         if delay <= SHORT_DELAY_SECONDS:
             _publish_or_leave(delivery, delay_ms=max(1, int(delay * 1000)))
 

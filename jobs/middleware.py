@@ -44,8 +44,9 @@ class JobContextMiddleware(dramatiq.Middleware):
 
 
 class Sweeper(threading.Thread):
-    """Runs `jobs_sweep` every few seconds. Every worker process runs one; the sweep itself is
-    safe to run concurrently."""
+    """Runs `jobs_sweep` every few seconds. Every worker process runs one, and a lease
+    (flickrhub/leases.py) lets one of them sweep per interval across all workers; the sweep
+    itself would also be safe to run concurrently."""
 
     def __init__(self, interval: float) -> None:
         super().__init__(name="flickrhub-sweeper", daemon=True)
@@ -54,26 +55,28 @@ class Sweeper(threading.Thread):
 
     # Staged upload files are checked less often: it lists a directory (or a bucket).
     STAGED_EVERY = 20
-    # Retention runs about hourly (at the default interval), first one round after boot so a
-    # frequently restarted worker still purges; each run is bounded so sweeping goes on.
+    # Retention runs about hourly (at the default interval); each run is bounded so sweeping
+    # goes on.
     PURGE_EVERY = 240
     PURGE_MAX_BATCHES = 20
 
     def run(self) -> None:
+        from flickrhub.leases import lease_acquire
         from jobs.callbacks import deliveries_sweep
         from jobs.retention import jobs_purge
         from jobs.services import jobs_sweep
         from jobs.uploads import staged_sweep
 
-        rounds = 0
         while not self._stop_event.wait(self.interval):
-            rounds += 1
             try:
-                jobs_sweep()
-                deliveries_sweep()
-                if rounds % self.STAGED_EVERY == 0:
+                if lease_acquire(name="jobs_sweep", seconds=self.interval):
+                    jobs_sweep()
+                    deliveries_sweep()
+                if lease_acquire(name="staged_sweep", seconds=self.interval * self.STAGED_EVERY):
                     staged_sweep()
-                if rounds % self.PURGE_EVERY == 1:
+                # Retention: about hourly, by one worker across all of them (whichever first
+                # finds the lease free — right after boot if none purged within the hour).
+                if lease_acquire(name="jobs_purge", seconds=self.interval * self.PURGE_EVERY):
                     jobs_purge(max_batches=self.PURGE_MAX_BATCHES)
             except Exception:  # the sweeper must outlive a database blip
                 log.exception("jobs_sweep_failed")

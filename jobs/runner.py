@@ -18,6 +18,7 @@ from accounts.vault import VaultError
 from flickr import breaker, catalog, ratelimit, response_cache
 from flickr import client as flickr_client
 from flickr.errors import ErrorClass, FlickrError
+from flickrhub import metrics, obs
 from jobs import archive, callbacks, pagination, uploads
 from jobs.models import ACTIVE_STATES, Job, JobState, Target
 from jobs.services import job_publish
@@ -80,6 +81,7 @@ def _execute(job: Job) -> None:
     shared = key is not None and job.cache_max_age != 0  # cache: false wants its own call
     if key is not None and shared:
         hit = response_cache.get(key, max_age=job.cache_max_age)
+        metrics.cache_lookup(method=job.method, hit=hit is not None)
         if hit is not None:
             _complete(job, hit.flickr, from_cache=True, cache_ttl=hit.ttl_remaining)
             return
@@ -157,6 +159,7 @@ def _follow(job: Job, key: str) -> bool:
             and leader["finished_at"] >= job.created_at
         ):
             _complete(job, leader["result"]["flickr"], from_cache=True, coalesced_with=leader_id)
+            metrics.coalesced_call()
             return True
         # The other job failed, is gone, or answered before this one was asked: lead instead.
         response_cache.release(key, str(leader_id))
@@ -175,6 +178,7 @@ def _gate(job: Job, *, coalescing_key: str | None) -> bool:
     """The consumer key's circuit and quota. False when the job was put back to wait."""
     app_id = job.account.app_id
     verdict = breaker.check(app_id, job_id=str(job.id))
+    _gauge_key(job)
     if not verdict.allowed:
         wait = verdict.wait_seconds + random.uniform(0, 1)
         _postpone(job, "circuit_open", wait, coalescing_key=coalescing_key)
@@ -199,6 +203,13 @@ def _gate(job: Job, *, coalescing_key: str | None) -> bool:
         _postpone(job, "quota", wait, coalescing_key=coalescing_key, quota_slot_at=job.quota_slot_at)
         return False
     return True
+
+
+def _gauge_key(job: Job) -> None:
+    """The consumer key's quota and circuit, as metrics (`flickrhub_quota_remaining`, …)."""
+    consumer_key = job.account.app.api_key
+    metrics.circuit_state(consumer_key=consumer_key, state=breaker.state(job.account.app_id).value)
+    metrics.quota_remaining(consumer_key=consumer_key, remaining=ratelimit.remaining(job.account.app_id))
 
 
 def _called(job: Job, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -249,11 +260,12 @@ def _complete(
         else:
             result["cache_ttl_seconds"] = cache_ttl
     else:
-        # The external log sink is not configured in this build (OBS_API_URL): nothing shipped.
-        result["observability"] = {"ok": False, "shipped": False, "reason": "disabled"}
+        # Whether the Flickr call's log event reached the external log sink (OBS_API_URL).
+        result["observability"] = obs.call_report(job_id=str(job.id))
     if Job.objects.complete(job, result=result, from_cache=from_cache, **fields):
         uploads.unstage(job.upload_name)
         log.info("job_completed", duration_ms=_ms_since(job.started_at), from_cache=from_cache)
+        _count(job, "completed")
         callbacks.delivery_schedule(job)
 
 
@@ -319,6 +331,9 @@ def _handle_failure(job: Job, error: FlickrError) -> None:
         delay = backoff_seconds(job.attempts, error.retry_after)
         at = timezone.now() + timedelta(seconds=delay)
         if Job.objects.schedule_retry(job, error=details, at=at):
+            metrics.job_finished(
+                queue=job.queue_name, method=job.method, state="retrying", error_class=error.error_class.value
+            )
             log.warning(
                 "job_retrying",
                 error_code=error.code,
@@ -351,9 +366,23 @@ def _handle_failure(job: Job, error: FlickrError) -> None:
             error_code=error.code,
             error_class=error.error_class.value,
             flickr_code=error.flickr_code,
+            duration_ms=_ms_since(job.started_at),
         )
         archive.job_failed_for_good(job, details)
         callbacks.delivery_schedule(job)
+        _count(job, "failed", error.error_class.value)
+
+
+def _count(job: Job, state: str, error_class: str = "") -> None:
+    """Metrics of a job that ended: by queue, method class and error class, and its latency
+    from acceptance to now."""
+    metrics.job_finished(
+        queue=job.queue_name,
+        method=job.method,
+        state=state,
+        error_class=error_class,
+        latency_seconds=(timezone.now() - job.created_at).total_seconds(),
+    )
 
 
 def _ms_since(started: Any) -> float | None:

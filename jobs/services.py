@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts import vault
 from accounts.models import ApiClient, FlickrAccount
+from flickrhub import metrics
 from jobs import uploads
 from jobs.models import ACTIVE_STATES, FINAL_STATES, QUEUE_OF_TARGET, Job, JobState, Target
 
@@ -113,6 +114,7 @@ def job_enqueue(
         uploads.unstage(staged)
         log.warning("job_enqueue_broker_unavailable", job_id=str(job.id), error=type(exc).__name__)
         raise QueueUnavailable(str(exc)) from None
+    metrics.job_enqueued(queue=job.queue_name, method=method)
     log.info(
         "job_enqueued",
         job_id=str(job.id),

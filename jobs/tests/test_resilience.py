@@ -342,3 +342,25 @@ def test_purging_archive_entries_leaves_the_jobs(world, stub_broker, stub_worker
     )
     assert not FailedJob.objects.exists()
     assert Job.objects.filter(pk=job_id).exists()
+
+
+def test_readyz_and_the_dashboard_show_an_open_circuit_and_the_quota_left(world, admin_client, settings):
+    settings.FLICKR_QUOTA_PER_HOUR = 3600
+    app = world.alpha.accounts[0].app
+    from flickr import ratelimit
+
+    for _ in range(10):
+        ratelimit.reserve(app.pk)
+    breaker.record_failure(app.pk, key_disabled=True)
+
+    ready = admin_client.get("/readyz").json()
+    assert ready["status"] == "ok"
+    assert ready["flickr_circuits"][app.name] == "open"
+
+    from flickr.status import key_states
+
+    [state] = [k for k in key_states() if k["app_name"] == app.name]
+    assert state["circuit_state"] == "open"
+    assert 3590 <= state["quota_remaining"] < 3600, "slots reserved ahead are not left"
+    page = admin_client.get("/admin/").content.decode()
+    assert app.name in page and "open" in page

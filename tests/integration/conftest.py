@@ -5,6 +5,7 @@ calling the sandbox Flickr served by the test process."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -54,11 +55,20 @@ class Hub:
         self.workers: dict[str, subprocess.Popen] = {}
         self._log_files: list[Any] = []
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")
         self._log_files.append(log)
+        # each process group adds up its own metrics (prometheus multiprocess mode)
+        metrics_dir = self.log_dir / f"metrics-{name}"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir()
         return subprocess.Popen(
-            args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            cwd=ROOT,
+            env={**self.env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def start_web(self) -> None:
@@ -86,7 +96,9 @@ class Hub:
                 time.sleep(0.2)
         raise AssertionError(f"the web process did not start: {self.logs()}")
 
-    def start_worker(self, queue: str, threads: int = 4, processes: int = 1) -> subprocess.Popen:
+    def start_worker(
+        self, queue: str, threads: int = 4, shutdown_ms: int = 5000, metrics_port: int = 0, processes: int = 1
+    ) -> subprocess.Popen:
         proc = self._spawn(
             f"worker-{queue}",
             [
@@ -100,11 +112,18 @@ class Hub:
                 "--queues",
                 queue,
                 "--worker-shutdown-timeout",
-                "5000",
+                str(shutdown_ms),
             ],
+            env={"WORKER_METRICS_PORT": str(metrics_port), "WORKER_METRICS_HOST": "127.0.0.1"},
         )
         self.workers[queue] = proc
         return proc
+
+    def stop_worker(self, queue: str, timeout: float = 60) -> int:
+        """SIGTERM to the pool's main process only, as `docker stop` does; returns its exit code."""
+        proc = self.workers.pop(queue)
+        os.kill(proc.pid, signal.SIGTERM)
+        return proc.wait(timeout=timeout)
 
     def kill_worker(self, queue: str) -> None:
         """SIGKILL the whole worker process group: no cleanup, no ack, like a crash."""
@@ -151,6 +170,8 @@ def hub_env(sandbox_url: str, **overrides: str) -> dict[str, str]:
         "JOB_RETRY_MAX_BACKOFF_MS": "200",
         "DRAMATIQ_NPROCS": "1",
         "LOG_LEVEL": "INFO",
+        "WORKER_METRICS_PORT": "0",
+        "WORKER_HEARTBEAT_SECONDS": "1",
     }
     env.update(overrides)
     return env

@@ -55,7 +55,7 @@ class Command(BaseCommand):
             for worker in workers:
                 # Jobs in hand get a bounded time to finish; what is left stays `running` and is
                 # picked up again at the next start.
-                worker.stop(timeout=int(os.environ.get("WORKER_SHUTDOWN_TIMEOUT_MS", "30000")))
+                worker.stop(timeout=settings.WORKER_SHUTDOWN_TIMEOUT_MS)
             self.stdout.write("FlickrHub stopped.")
 
     def _start_workers(self) -> list[dramatiq.Worker]:
