@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -102,7 +104,7 @@ class EnqueueApi(APIView):
         if claim.replay is not None:
             assert claim.replay.response is not None and claim.replay.job_id is not None
             return _accepted(request, claim.replay.job_id, claim.replay.response, wait, replayed=True)
-        try:
+        with accepting(claim):
             job = job_enqueue(
                 client=client,
                 account=account,
@@ -117,12 +119,6 @@ class EnqueueApi(APIView):
                 cache_max_age=fields.get("cache_max_age"),
                 paginate=bool(fields.get("paginate")),
             )
-        except (QueueBusy, QueueUnavailable) as exc:
-            idempotency.release(claim)
-            raise queue_refusal(exc) from None
-        except BaseException:
-            idempotency.release(claim)
-            raise
         status_url = request.build_absolute_uri(reverse("job-detail", args=[job.id]))
         accepted = {
             "job_id": str(job.id),
@@ -132,6 +128,20 @@ class EnqueueApi(APIView):
         }
         idempotency.finish(claim, job, accepted)
         return _accepted(request, job.id, accepted, wait)
+
+
+@contextmanager
+def accepting(claim: idempotency.Claim) -> Iterator[None]:
+    """Around the enqueue: a refused request frees its Idempotency-Key, and a full or
+    unreachable queue becomes the API's 429 or 503."""
+    try:
+        yield
+    except (QueueBusy, QueueUnavailable) as exc:
+        idempotency.release(claim)
+        raise queue_refusal(exc) from None
+    except BaseException:
+        idempotency.release(claim)
+        raise
 
 
 def queue_refusal(exc: QueueBusy | QueueUnavailable) -> ApiError:

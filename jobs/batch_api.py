@@ -15,10 +15,10 @@ from accounts.models import ApiClient
 from accounts.selectors import account_for_client
 from flickrhub.api import ApiError, envelope, enveloped, flatten_errors, request_id_of
 from jobs import idempotency
-from jobs.api import ERROR_ENVELOPE, ERRORS, queue_refusal
+from jobs.api import ERROR_ENVELOPE, ERRORS, accepting
 from jobs.models import Target
 from jobs.serializers import EnqueueInput, EnqueueOutput
-from jobs.services import Call, QueueBusy, QueueUnavailable, jobs_enqueue_batch
+from jobs.services import Call, jobs_enqueue_batch
 
 BATCH_MAX_CALLS = 500
 
@@ -64,14 +64,8 @@ class BatchApi(APIView):
                 status.HTTP_202_ACCEPTED,
                 headers={"Idempotent-Replayed": "true"},
             )
-        try:
+        with accepting(claim):
             jobs = jobs_enqueue_batch(client=client, calls=calls, request_id=request_id_of(request))
-        except (QueueBusy, QueueUnavailable) as exc:
-            idempotency.release(claim)
-            raise queue_refusal(exc) from None
-        except BaseException:
-            idempotency.release(claim)
-            raise
         accepted = {
             "jobs": [
                 {
