@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -20,7 +20,13 @@ from flickrhub.api import ApiError, envelope, request_id_of
 from jobs import idempotency
 from jobs.models import FINAL_STATES, Job
 from jobs.retention import job_expired
-from jobs.serializers import EnqueueInput, EnqueueOutput, JobStatusInput, JobStatusOutput
+from jobs.serializers import (
+    EnqueueInput,
+    EnqueueOutput,
+    EnqueueWaitedOutput,
+    JobStatusInput,
+    JobStatusOutput,
+)
 from jobs.services import QueueBusy, QueueUnavailable, job_enqueue, job_wait
 from jobs.uploads import UploadMultiPartParser
 
@@ -45,6 +51,22 @@ _ERRORS = {
         _ERROR, description="ERR_UNSUPPORTED_MEDIA_TYPE: not JSON/multipart, or a file that is not a photo"
     ),
 }
+
+
+_WAIT = OpenApiParameter(
+    "wait",
+    float,
+    required=False,
+    description="Seconds (0 to API_MAX_WAIT_SECONDS) to hold the answer until the job ends: 200 with "
+    "its status if it ends in time, else 202.",
+)
+_IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="1-255 printable characters: the same key and body answer the first request's job.",
+)
 
 
 def _job_not_found() -> ApiError:
@@ -86,10 +108,18 @@ class EnqueueApi(APIView):
             "its bytes are not an image or video)."
         ),
         request={"application/json": EnqueueInput, "multipart/form-data": EnqueueInput},
+        parameters=[_WAIT, _IDEMPOTENCY_KEY],
         responses={
             202: _enveloped("EnqueueEnvelope", EnqueueOutput()),
+            200: OpenApiResponse(
+                _enveloped("EnqueueWaitedEnvelope", EnqueueWaitedOutput()),
+                description="With ?wait=, the job ended in time: its status and the enqueue fields",
+            ),
             **_ERRORS,
             404: OpenApiResponse(_ERROR, description="ERR_TOKEN_NOT_FOUND: unknown user_id"),
+            409: OpenApiResponse(_ERROR, description="ERR_IDEMPOTENCY_IN_PROGRESS: retry in a second"),
+            422: OpenApiResponse(_ERROR, description="ERR_IDEMPOTENCY_KEY_REUSED: another body"),
+            429: OpenApiResponse(_ERROR, description="ERR_QUEUE_BUSY: too many unfinished jobs"),
             503: OpenApiResponse(_ERROR, description="ERR_QUEUE_UNAVAILABLE: try again later"),
         },
     )
@@ -220,8 +250,13 @@ class JobStatusApi(APIView):
         operation_id="flickr_jobs_status",
         summary="Read a job by id and user_id (the original service's call)",
         request=JobStatusInput,
+        parameters=[_WAIT],
         responses={
             200: _enveloped("JobStatusEnvelope", JobStatusOutput()),
+            202: OpenApiResponse(
+                _enveloped("JobStatusWaitedEnvelope", JobStatusOutput()),
+                description="With ?wait=, the job had not ended in time: its status so far",
+            ),
             **_ERRORS,
             404: OpenApiResponse(_ERROR, description="ERR_JOB_NOT_FOUND"),
             410: OpenApiResponse(_ERROR, description="ERR_JOB_EXPIRED: deleted by retention"),
@@ -246,8 +281,14 @@ class JobDetailApi(APIView):
     @extend_schema(
         operation_id="flickr_jobs_retrieve",
         summary="Read one of your jobs",
+        parameters=[_WAIT],
         responses={
             200: _enveloped("JobDetailEnvelope", JobStatusOutput()),
+            202: OpenApiResponse(
+                _enveloped("JobDetailWaitedEnvelope", JobStatusOutput()),
+                description="With ?wait=, the job had not ended in time: its status so far",
+            ),
+            400: OpenApiResponse(_ERROR, description="ERR_INVALID_REQUEST: a wait that is not a number"),
             401: _ERRORS[401],
             404: OpenApiResponse(_ERROR, description="ERR_JOB_NOT_FOUND"),
             410: OpenApiResponse(_ERROR, description="ERR_JOB_EXPIRED: deleted by retention"),

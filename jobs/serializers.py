@@ -288,3 +288,10 @@ class JobStatusOutput(serializers.Serializer):
         if job.meta is not None:
             data["meta"] = job.meta
         return data
+
+
+class EnqueueWaitedOutput(JobStatusOutput):
+    """Enqueue with `?wait=` when the job ended in time: its status and the enqueue fields."""
+
+    job_id = serializers.UUIDField()
+    status_url = serializers.CharField()
