@@ -60,8 +60,8 @@ def test_no_token_secret_or_key_reaches_a_log_line_an_answer_a_callback_or_an_ad
     stub_broker,
     stub_worker,
     receiver,
-    log_lines,
-    settings,  # noqa: F811
+    log_lines,  # noqa: F811 (the fixture imported above)
+    settings,
 ):
     settings.JOB_RETRY_ATTEMPTS = 2
     seen: list[str] = []
