@@ -210,11 +210,12 @@ def jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
 def jobs_recover_embedded() -> int:
     """Embedded mode keeps messages in memory, so at start every unfinished job is published
     again: nothing accepted before a restart is lost. Only for a single-process hub, where any
-    `running` job belongs to the process that died."""
-    Job.objects.filter(state=JobState.RUNNING).update(state=JobState.QUEUED, lease_until=None)
-    count = 0
+    `running` job belongs to the process that died: its lease is ended, so the next run takes
+    it over knowing the dead run may have sent its call (a write is then not sent twice)."""
     now = timezone.now()
-    for job in Job.objects.filter(state__in=[JobState.QUEUED, JobState.RETRYING]).order_by("created_at"):
+    Job.objects.filter(state=JobState.RUNNING).update(lease_until=now)
+    count = 0
+    for job in Job.objects.filter(state__in=[*ACTIVE_STATES]).order_by("created_at"):
         delay_ms = None
         if job.state == JobState.RETRYING and job.next_attempt_at and job.next_attempt_at > now:
             delay_ms = int((job.next_attempt_at - now).total_seconds() * 1000)
