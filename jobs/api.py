@@ -50,6 +50,7 @@ _ERRORS = {
     415: OpenApiResponse(
         _ERROR, description="ERR_UNSUPPORTED_MEDIA_TYPE: not JSON/multipart, or a file that is not a photo"
     ),
+    503: OpenApiResponse(_ERROR, description="ERR_DATABASE_UNAVAILABLE: try again shortly"),
 }
 
 
@@ -120,7 +121,9 @@ class EnqueueApi(APIView):
             409: OpenApiResponse(_ERROR, description="ERR_IDEMPOTENCY_IN_PROGRESS: retry in a second"),
             422: OpenApiResponse(_ERROR, description="ERR_IDEMPOTENCY_KEY_REUSED: another body"),
             429: OpenApiResponse(_ERROR, description="ERR_QUEUE_BUSY: too many unfinished jobs"),
-            503: OpenApiResponse(_ERROR, description="ERR_QUEUE_UNAVAILABLE: try again later"),
+            503: OpenApiResponse(
+                _ERROR, description="ERR_QUEUE_UNAVAILABLE, ERR_DATABASE_UNAVAILABLE: try again shortly"
+            ),
         },
     )
     def post(self, request: Request) -> Response:
@@ -291,6 +294,7 @@ class JobDetailApi(APIView):
             400: OpenApiResponse(_ERROR, description="ERR_INVALID_REQUEST: a wait that is not a number"),
             401: _ERRORS[401],
             404: OpenApiResponse(_ERROR, description="ERR_JOB_NOT_FOUND"),
+            503: _ERRORS[503],
             410: OpenApiResponse(_ERROR, description="ERR_JOB_EXPIRED: deleted by retention"),
         },
     )

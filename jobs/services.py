@@ -12,7 +12,7 @@ import dramatiq
 import structlog
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -50,7 +50,13 @@ def job_publish(job: Job, *, delay_ms: int | None = None) -> None:
         kwargs={"request_id": job.request_id},
         delay=delay_ms if delay_ms and delay_ms > 0 else None,
     )
-    Job.objects.mark_published(job.id)
+    try:
+        Job.objects.mark_published(job.id)
+    except DatabaseError as exc:
+        # The message is out, so the job is accepted whatever the database says now: failing
+        # here would tell the caller "not accepted" about a job that will run. Unrecorded, it
+        # may be published again by the sweeper; the claim runs it once.
+        log.warning("job_publish_unrecorded", job_id=str(job.id), error=type(exc).__name__)
 
 
 def job_enqueue(
