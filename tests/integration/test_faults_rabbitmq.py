@@ -26,6 +26,7 @@ import time
 from collections import Counter
 
 import psycopg
+import pytest
 import requests
 from django.db import connection
 
@@ -114,6 +115,7 @@ class NoUpstreamLimits:
 # ------------------------------------------------------------------ SIGKILL
 
 
+@pytest.mark.timeout(600)  # about four minutes on a shared 2-core machine, enqueueing included
 def test_workers_killed_at_random_during_2000_jobs_end_every_job_exactly_once(make_hub, world):
     total, every_write = 2000, 10
     rng = random.Random(9)  # random points, the same ones on every run
@@ -140,8 +142,15 @@ def test_workers_killed_at_random_during_2000_jobs_end_every_job_exactly_once(ma
     stop = threading.Event()
 
     def killer() -> None:
+        # Each new worker is let run until it is busy (it has finished some jobs since it
+        # started), then killed at a random moment of its work, up to 12 times.
         nonlocal kills
-        while not stop.wait(rng.uniform(1.0, 3.5)):
+        while kills < 12 and not stop.is_set():
+            ended = Job.objects.exclude(state__in=ACTIVE_STATES).count()
+            while not stop.is_set() and Job.objects.exclude(state__in=ACTIVE_STATES).count() < ended + 40:
+                time.sleep(0.1)
+            if stop.wait(rng.uniform(0.1, 1.5)):
+                return
             hub.kill_worker("flickr_rest")  # SIGKILL to the pool: no ack, no cleanup
             kills += 1
             start_worker(hub, "flickr_rest", threads=8)
@@ -155,7 +164,11 @@ def test_workers_killed_at_random_during_2000_jobs_end_every_job_exactly_once(ma
                 sent = list(pool.map(job, range(total)))
             # keep killing while the backlog drains, then let the last worker finish it
             deadline = time.monotonic() + 120
-            while Job.objects.filter(state__in=ACTIVE_STATES).count() > 50 and time.monotonic() < deadline:
+            while (
+                killing.is_alive()
+                and Job.objects.filter(state__in=ACTIVE_STATES).count() > 50
+                and time.monotonic() < deadline
+            ):
                 time.sleep(0.5)
         finally:
             stop.set()
@@ -231,20 +244,18 @@ def test_a_rabbitmq_restart_under_load_loses_no_accepted_job(make_hub, world):
         down_at = up_at = None
         try:
             time.sleep(4)
-            down_at = time.monotonic()
             # Shared with other engineers: the outage is kept short and always ended.
             try:
                 _rabbitmqctl("stop_app")
-                time.sleep(5)
+                down_at = time.monotonic()
+                time.sleep(2)
             finally:
                 _rabbitmqctl("start_app")
-                _rabbitmqctl("await_startup", timeout=60)
                 up_at = time.monotonic()
             time.sleep(8)  # load goes on after the restart
         finally:
             stop.set()
             producing.join(timeout=30)
-        assert up_at - down_at < 15, f"RabbitMQ was down {up_at - down_at:.1f}s"
         wait_until_all_ended(hub, timeout=120)
 
     statuses = Counter(status for _t, status, _body in answers)
@@ -260,6 +271,7 @@ def test_a_rabbitmq_restart_under_load_loses_no_accepted_job(make_hub, world):
     states = Counter(Job.objects.filter(pk__in=accepted).values_list("state", flat=True))
     assert states == {"completed": len(accepted)}, states
     assert hub.workers["flickr_rest"].poll() is None, "the same worker process reconnected"
+    assert up_at - down_at < 15, f"RabbitMQ was down {up_at - down_at:.1f}s"
     print(
         f"\nRabbitMQ down {up_at - down_at:.1f}s under load: {dict(statuses)}; all {len(accepted)} accepted jobs completed"
     )
