@@ -16,7 +16,11 @@ URL = "/api/v1/flickr/rest"
 
 
 def enqueue(world):
-    body = {"method": "flickr.test.echo", "params": {"n": "1"}, "user_id": str(world.alpha.accounts[0].user_id)}
+    body = {
+        "method": "flickr.test.echo",
+        "params": {"n": "1"},
+        "user_id": str(world.alpha.accounts[0].user_id),
+    }
     return world.alpha.api().post(URL, data=json.dumps(body), content_type="application/json")
 
 
