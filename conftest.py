@@ -50,7 +50,8 @@ class World:
 def sandbox_server() -> Iterator[Sandbox]:
     from flickr.fake import FakeFlickr, SandboxServer
 
-    app = FakeFlickr(seed=1, control=True)
+    # A call log long enough for the integration tests that count calls per job (2,000+ jobs).
+    app = FakeFlickr(seed=1, control=True, calls_log_size=20_000)
     server = SandboxServer(app, host="127.0.0.1", port=0).start()
     yield Sandbox(app=app, server=server, url=server.url)
     server.stop()

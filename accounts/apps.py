@@ -13,5 +13,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and API clients"
 
     def ready(self) -> None:
+        from accounts import schema  # noqa: F401  (registers the API key's OpenAPI scheme)
+
         for name in OAUTH_LIBRARY_LOGGERS:
             logging.getLogger(name).setLevel(logging.INFO)

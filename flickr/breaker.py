@@ -9,7 +9,9 @@ opens it again.
 
 The state lives in the Django cache (Redis in production) in three keys per app — a failure
 counter (atomic `incr`), the time the circuit reopens, and the probe's claim (atomic `add`) —
-so workers on every machine see one circuit.
+so workers on every machine see one circuit. While Redis is down (flickr/shared_state.py)
+the circuit reads closed and outcomes are not counted: calls go on, paced by the local share
+of the quota and retried with backoff as ever.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from dataclasses import dataclass
 import structlog
 from django.conf import settings
 from django.core.cache import cache
+
+from flickr.shared_state import or_else
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +50,7 @@ def _keys(app_id: int) -> tuple[str, str, str]:
     return f"{base}:failures", f"{base}:open_until", f"{base}:probe"
 
 
+@or_else("breaker", State.CLOSED)
 def state(app_id: int) -> State:
     open_until = cache.get(_keys(app_id)[1])
     if open_until is None:
@@ -53,6 +58,7 @@ def state(app_id: int) -> State:
     return State.OPEN if time.time() < float(open_until) else State.HALF_OPEN
 
 
+@or_else("breaker", Verdict(allowed=True))
 def check(app_id: int, *, job_id: str) -> Verdict:
     """May a call be made with this app's key now? A half-open circuit lets one probe through."""
     _failures, open_key, probe_key = _keys(app_id)
@@ -68,6 +74,7 @@ def check(app_id: int, *, job_id: str) -> Verdict:
     return Verdict(allowed=False, wait_seconds=PROBE_WAIT_SECONDS)
 
 
+@or_else("breaker", None)
 def release_probe(app_id: int, *, job_id: str) -> None:
     """The probe did not make its call after all (it must wait for quota): let another try."""
     _failures, _open, probe_key = _keys(app_id)
@@ -75,6 +82,7 @@ def release_probe(app_id: int, *, job_id: str) -> None:
         cache.delete(probe_key)
 
 
+@or_else("breaker", None)
 def record_success(app_id: int) -> None:
     failures_key, open_key, probe_key = _keys(app_id)
     was_open = cache.get(open_key) is not None
@@ -83,6 +91,7 @@ def record_success(app_id: int) -> None:
         log.warning("circuit_closed", flickr_app_id=app_id)
 
 
+@or_else("breaker", None)
 def record_failure(app_id: int, *, key_disabled: bool = False) -> None:
     """A retryable failure (or, with `key_disabled`, Flickr's code 100) for this app's key."""
     failures_key, open_key, probe_key = _keys(app_id)
@@ -111,5 +120,6 @@ def record_failure(app_id: int, *, key_disabled: bool = False) -> None:
             )
 
 
+@or_else("breaker", None)
 def reset(app_id: int) -> None:
     cache.delete_many(list(_keys(app_id)))

@@ -14,6 +14,11 @@ The state is one number per key — the theoretical arrival time of the next cal
 and updated by a Lua script, so every worker on every machine shares it, and Redis's clock is
 the one clock. Without Redis (the embedded default, one process) it lives in process memory.
 
+While Redis is down (flickr/shared_state.py) each worker process falls back to a budget of its
+own in memory: the key's quota divided by FLICKR_QUOTA_LOCAL_SHARE, the number of processes
+expected to call Flickr with it. Slower than the shared budget, but never over the quota as
+long as no more processes than that are calling.
+
 Hand-written rather than a library: the limiters on PyPI answer "allowed or not", while the
 hub needs "reserve the next slot and say when", which is the part that keeps the quota full
 without polling.
@@ -27,6 +32,8 @@ import time
 from typing import Any
 
 from django.conf import settings
+
+from flickr import shared_state
 
 _GCRA_RESERVE = """
 local now_parts = redis.call('TIME')
@@ -60,18 +67,24 @@ def _tolerance() -> float:
 
 
 class _LocalBackend:
-    """The embedded default: one process, so process memory is shared enough."""
+    """The embedded default: one process, so process memory is shared enough. As the fallback
+    of a worker that cannot reach Redis, `shared` says how many processes split the quota."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, shared: bool = False) -> None:
         self._lock = threading.Lock()
         self._tat: dict[str, float] = {}
+        self._shared = shared
+
+    def _interval(self) -> float:
+        share = max(1, settings.FLICKR_QUOTA_LOCAL_SHARE) if self._shared else 1
+        return _interval() * share
 
     def reserve(self, key: str) -> float:
         now = time.monotonic()
         with self._lock:
             tat = max(self._tat.get(key, now), now)
             wait = max(0.0, tat - _tolerance() - now)
-            self._tat[key] = tat + _interval()
+            self._tat[key] = tat + self._interval()
         return wait
 
     def backlog(self, key: str) -> float:
@@ -91,14 +104,26 @@ class _RedisBackend:
         self._redis: Any = get_redis_connection("default")
         self._reserve = self._redis.register_script(_GCRA_RESERVE)
         self._peek = self._redis.register_script(_GCRA_PEEK)
+        self.fallback = _LocalBackend(shared=True)
 
     def reserve(self, key: str) -> float:
-        return float(self._reserve(keys=[key], args=[repr(_interval()), repr(_tolerance())]))
+        if shared_state.available():
+            try:
+                return float(self._reserve(keys=[key], args=[repr(_interval()), repr(_tolerance())]))
+            except shared_state.ERRORS as error:
+                shared_state.failed("quota", error)
+        return self.fallback.reserve(key)
 
     def backlog(self, key: str) -> float:
-        return float(self._peek(keys=[key]))
+        if shared_state.available():
+            try:
+                return float(self._peek(keys=[key]))
+            except shared_state.ERRORS as error:
+                shared_state.failed("quota", error)
+        return self.fallback.backlog(key)
 
     def reset(self) -> None:
+        self.fallback.reset()
         for name in self._redis.scan_iter(match=f"{settings.CACHE_KEY_PREFIX}:quota:*"):
             self._redis.delete(name)
 

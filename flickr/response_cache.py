@@ -7,6 +7,9 @@ fresher answer (`max_age`) or none from the cache (`cache: false`).
 Coalescing: the first job to make a call claims it (`cache.add`, atomic in Redis and in local
 memory); identical jobs that arrive while it is in flight wait for that job and take its answer
 instead of calling Flickr again.
+
+While Redis is down (flickr/shared_state.py) every look-up is a miss and every job makes its
+own call: slower on the quota, never wrong.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+
+from flickr.shared_state import or_else
 
 
 def call_key(account_id: int, method: str, params: dict[str, str]) -> str:
@@ -37,6 +42,7 @@ class Hit:
         return max(0, int(settings.CACHE_TTL_SECONDS - self.age_seconds))
 
 
+@or_else("response_cache", None)
 def get(key: str, *, max_age: int | None) -> Hit | None:
     if not settings.CACHE_ENABLED:
         return None
@@ -49,6 +55,7 @@ def get(key: str, *, max_age: int | None) -> Hit | None:
     return Hit(flickr=stored["flickr"], age_seconds=age)
 
 
+@or_else("response_cache", None)
 def put(key: str, flickr: dict[str, Any]) -> None:
     if not settings.CACHE_ENABLED or settings.CACHE_TTL_SECONDS <= 0:
         return
@@ -59,6 +66,7 @@ def put(key: str, flickr: dict[str, Any]) -> None:
     )
 
 
+@or_else("response_cache", None)
 def lead(key: str, job_id: str) -> str | None:
     """Claims the call for `job_id`. Returns None when this job is the one to make it, or the
     id of the job already making it."""
@@ -75,6 +83,7 @@ def lead(key: str, job_id: str) -> str | None:
     return None
 
 
+@or_else("response_cache", None)
 def hold(key: str, job_id: str, seconds: float) -> None:
     """Keeps the claim through a wait (quota, circuit) so identical jobs keep waiting for this
     one instead of each spending a call of their own."""
@@ -87,6 +96,7 @@ def _claim_seconds() -> int:
     return int(settings.FLICKR_TIMEOUT_SECONDS) + 60
 
 
+@or_else("response_cache", None)
 def release(key: str, job_id: str) -> None:
     """Ends the claim, if `job_id` still holds it, so another job may lead."""
     slot = f"flickr:inflight:{key}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
+from django import db
 from django.http import HttpRequest, JsonResponse
 from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -155,6 +156,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             error_body(request, code, message or str(exc.detail)),  # type: ignore[arg-type]
             status=exc.status_code,
             headers=headers,
+        )
+    if isinstance(exc, (db.OperationalError, db.InterfaceError)):
+        # The database dropped the connection or is restarting: worth a retry, like a 503
+        # from the broker. Django opens a fresh connection for the next request.
+        log.warning("api_database_unavailable", error=str(exc)[:200])
+        return Response(
+            error_body(
+                request,  # type: ignore[arg-type]
+                "ERR_DATABASE_UNAVAILABLE",
+                "The hub's database did not answer. Try again shortly (with an Idempotency-Key, "
+                "a retried enqueue cannot queue the job twice).",
+            ),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "1"},
         )
     # An unexpected error: logged with its traceback, answered without one.
     log.exception("api_unhandled_error")

@@ -293,6 +293,9 @@ FLICKR_SANDBOX_PORT = env.int("FLICKR_SANDBOX_PORT", default=8099)
 # with this many calls of burst allowance.
 FLICKR_QUOTA_PER_HOUR = env.int("FLICKR_QUOTA_PER_HOUR", default=3600)
 FLICKR_QUOTA_BURST = env.int("FLICKR_QUOTA_BURST", default=2)
+# While Redis is down each worker process paces itself alone, at the quota divided by this
+# many processes: set it to the number of worker processes that call Flickr with one key.
+FLICKR_QUOTA_LOCAL_SHARE = env.int("FLICKR_QUOTA_LOCAL_SHARE", default=4)
 # The circuit of a key opens after this many retryable failures in a row (or at once on
 # Flickr's code 100), for this long (longer for a disabled key), then lets one probe through.
 BREAKER_FAILURE_THRESHOLD = env.int("BREAKER_FAILURE_THRESHOLD", default=5)

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -22,7 +22,13 @@ from flickrhub.api import ApiError, envelope, enveloped, request_id_of
 from jobs import idempotency
 from jobs.models import FINAL_STATES, Job
 from jobs.retention import job_expired
-from jobs.serializers import EnqueueInput, EnqueueOutput, JobStatusInput, JobStatusOutput
+from jobs.serializers import (
+    EnqueueInput,
+    EnqueueOutput,
+    EnqueueWaitedOutput,
+    JobStatusInput,
+    JobStatusOutput,
+)
 from jobs.services import QueueBusy, QueueUnavailable, job_enqueue, job_wait
 from jobs.uploads import UploadMultiPartParser
 
@@ -35,7 +41,24 @@ ERRORS = {
         ERROR_ENVELOPE,
         description="ERR_UNSUPPORTED_MEDIA_TYPE: not JSON/multipart, or a file that is not a photo",
     ),
+    503: OpenApiResponse(ERROR_ENVELOPE, description="ERR_DATABASE_UNAVAILABLE: try again shortly"),
 }
+
+
+_WAIT = OpenApiParameter(
+    "wait",
+    float,
+    required=False,
+    description="Seconds (0 to API_MAX_WAIT_SECONDS) to hold the answer until the job ends: 200 with "
+    "its status if it ends in time, else 202.",
+)
+_IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="1-255 printable characters: the same key and body answer the first request's job.",
+)
 
 
 def _job_not_found() -> ApiError:
@@ -77,11 +100,24 @@ class EnqueueApi(APIView):
             "its bytes are not an image or video)."
         ),
         request={"application/json": EnqueueInput, "multipart/form-data": EnqueueInput},
+        parameters=[_WAIT, _IDEMPOTENCY_KEY],
         responses={
             202: enveloped("EnqueueEnvelope", EnqueueOutput()),
+            200: OpenApiResponse(
+                enveloped("EnqueueWaitedEnvelope", EnqueueWaitedOutput()),
+                description="With ?wait=, the job ended in time: its status and the enqueue fields",
+            ),
             **ERRORS,
             404: OpenApiResponse(ERROR_ENVELOPE, description="ERR_TOKEN_NOT_FOUND: unknown user_id"),
-            503: OpenApiResponse(ERROR_ENVELOPE, description="ERR_QUEUE_UNAVAILABLE: try again later"),
+            409: OpenApiResponse(
+                ERROR_ENVELOPE, description="ERR_IDEMPOTENCY_IN_PROGRESS: retry in a second"
+            ),
+            422: OpenApiResponse(ERROR_ENVELOPE, description="ERR_IDEMPOTENCY_KEY_REUSED: another body"),
+            429: OpenApiResponse(ERROR_ENVELOPE, description="ERR_QUEUE_BUSY: too many unfinished jobs"),
+            503: OpenApiResponse(
+                ERROR_ENVELOPE,
+                description="ERR_QUEUE_UNAVAILABLE, ERR_DATABASE_UNAVAILABLE: try again shortly",
+            ),
         },
     )
     def post(self, request: Request) -> Response:
@@ -225,8 +261,13 @@ class JobStatusApi(APIView):
         operation_id="flickr_jobs_status",
         summary="Read a job by id and user_id (the original service's call)",
         request=JobStatusInput,
+        parameters=[_WAIT],
         responses={
             200: enveloped("JobStatusEnvelope", JobStatusOutput()),
+            202: OpenApiResponse(
+                enveloped("JobStatusWaitedEnvelope", JobStatusOutput()),
+                description="With ?wait=, the job had not ended in time: its status so far",
+            ),
             **ERRORS,
             404: OpenApiResponse(ERROR_ENVELOPE, description="ERR_JOB_NOT_FOUND"),
             410: OpenApiResponse(ERROR_ENVELOPE, description="ERR_JOB_EXPIRED: deleted by retention"),
@@ -251,10 +292,19 @@ class JobDetailApi(APIView):
     @extend_schema(
         operation_id="flickr_jobs_retrieve",
         summary="Read one of your jobs",
+        parameters=[_WAIT],
         responses={
             200: enveloped("JobDetailEnvelope", JobStatusOutput()),
+            202: OpenApiResponse(
+                enveloped("JobDetailWaitedEnvelope", JobStatusOutput()),
+                description="With ?wait=, the job had not ended in time: its status so far",
+            ),
+            400: OpenApiResponse(
+                ERROR_ENVELOPE, description="ERR_INVALID_REQUEST: a wait that is not a number"
+            ),
             401: ERRORS[401],
             404: OpenApiResponse(ERROR_ENVELOPE, description="ERR_JOB_NOT_FOUND"),
+            503: ERRORS[503],
             410: OpenApiResponse(ERROR_ENVELOPE, description="ERR_JOB_EXPIRED: deleted by retention"),
         },
     )

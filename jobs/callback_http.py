@@ -66,10 +66,32 @@ def _host_and_port(url: str) -> tuple[str, int]:
     return host, port or (443 if parts.scheme == "https" else 80)
 
 
+# IPv6 forms that carry an IPv4 address a connection may end up at: IPv4-translated
+# (::ffff:0:a.b.c.d), IPv4-compatible (::a.b.c.d, deprecated but still routed by some stacks)
+# and NAT64's well-known prefix (64:ff9b::a.b.c.d, which a NAT64 gateway forwards to that
+# address). IPv4-mapped (::ffff:a.b.c.d) and 6to4 (2002::/16) have properties of their own.
+_V4_EMBEDDING_V6 = tuple(ipaddress.ip_network(n) for n in ("::ffff:0:0:0/96", "::/96", "64:ff9b::/96"))
+# Not globally reachable, though some Python versions call part of it global.
+_NOT_PUBLIC_V4 = (ipaddress.ip_network("192.0.0.0/24"),)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if any(ip in network for network in _V4_EMBEDDING_V6):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        # An IPv6 address that stands for an IPv4 one is as public as that address.
+        ip = _embedded_ipv4(ip) or ip
+    if isinstance(ip, ipaddress.IPv4Address) and any(ip in network for network in _NOT_PUBLIC_V4):
+        return False
     return ip.is_global and not ip.is_multicast
 
 

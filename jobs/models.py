@@ -52,27 +52,35 @@ class JobQuerySet(models.QuerySet["Job"]):
         """Moves a job to `running` for one worker and returns it, or None if it is not ours
         to run. A job is claimable when queued or retrying; a `running` job only when its lease
         ran out (its worker died) or, with `takeover`, when RabbitMQ redelivered the message
-        because the consumer that held it is gone."""
+        because the consumer that held it is gone. A job taken over from a run that did not
+        finish comes back with `taken_over` set: that run may have sent its call already."""
         now = timezone.now()
         token = uuid.uuid4()
-        claimable = Q(state__in=[JobState.QUEUED, JobState.RETRYING]) | Q(
-            state=JobState.RUNNING, lease_until__lt=now
-        )
-        if takeover:
-            claimable |= Q(state=JobState.RUNNING)
-        updated = self.filter(claimable, pk=job_id).update(
-            state=JobState.RUNNING,
-            run_token=token,
-            attempts=F("attempts") + 1,
-            started_at=now,
-            lease_until=now + timedelta(seconds=lease_seconds),
-            next_attempt_at=None,
-            wait_reason="",
-            updated_at=now,
-        )
+        fields: dict[str, Any] = {
+            "state": JobState.RUNNING,
+            "run_token": token,
+            "attempts": F("attempts") + 1,
+            "started_at": now,
+            "lease_until": now + timedelta(seconds=lease_seconds),
+            "next_attempt_at": None,
+            "wait_reason": "",
+            "updated_at": now,
+        }
+        taken_over = False
+        updated = self.filter(pk=job_id, state__in=[JobState.QUEUED, JobState.RETRYING]).update(**fields)
+        if not updated:
+            # Only when the usual claim fails (a duplicate or redelivered message) is a run that
+            # never finished looked for, so the common path stays one UPDATE.
+            abandoned = Q(state=JobState.RUNNING, lease_until__lt=now)
+            if takeover:
+                abandoned |= Q(state=JobState.RUNNING)
+            updated = self.filter(abandoned, pk=job_id).update(**fields)
+            taken_over = bool(updated)
         if not updated:
             return None
-        return self.select_related("account__app", "client").get(pk=job_id)
+        job = self.select_related("account__app", "client").get(pk=job_id)
+        job.taken_over = taken_over
+        return job
 
     def _finish(self, job: Job, **fields: Any) -> bool:
         """Applies a transition only if this run still holds the job."""
@@ -191,6 +199,8 @@ class Job(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
+    # Set by `claim` (not stored): this run took the job over from one that never finished.
+    taken_over = False
 
     class Meta:
         ordering = ["-created_at"]

@@ -65,6 +65,17 @@ def _execute(job: Job) -> None:
     """The job's way to an answer: the cache, an identical call already in flight, the circuit
     and the quota of its consumer key, and only then Flickr."""
     creds = _credentials(job)
+    if job.taken_over and not _safe_to_repeat(job):
+        # The run this one took over (its worker died, or its message came back) may have
+        # sent the call before it stopped. A read is simply asked again; a write or an upload
+        # is not, so it cannot happen twice — the same promise as a call cut off mid-way.
+        raise FlickrError(
+            f"The worker running this {job.method} call stopped before recording how it went, "
+            "and the call may have reached Flickr. It is not sent again, so it cannot happen "
+            "twice: check on Flickr whether it took effect.",
+            error_class=ErrorClass.UNKNOWN_OUTCOME,
+            code="ERR_FLICKR_OUTCOME_UNKNOWN",
+        )
     if job.target != Target.REST:
         if _gate(job, coalescing_key=None):
             _complete(job, _called(job, lambda: _send_file(job, creds)))
@@ -115,6 +126,10 @@ def _walk_a_page(job: Job, creds: Any, args: dict[str, str]) -> None:
     elif Job.objects.next_page(job, progress=progress):
         log.info("job_page_done", pages_done=progress["pages_done"], pages_total=progress["pages_total"])
         job_publish(job)
+
+
+def _safe_to_repeat(job: Job) -> bool:
+    return job.target == Target.REST and catalog.is_safe_to_repeat(job.method)
 
 
 def _credentials(job: Job) -> Any:

@@ -304,3 +304,10 @@ class JobStatusOutput(serializers.Serializer):
                 "pages_total": progress.get("pages_total"),
             }
         return data
+
+
+class EnqueueWaitedOutput(JobStatusOutput):
+    """Enqueue with `?wait=` when the job ended in time: its status and the enqueue fields."""
+
+    job_id = serializers.UUIDField()
+    status_url = serializers.CharField()

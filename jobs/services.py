@@ -13,7 +13,7 @@ import dramatiq
 import structlog
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -52,7 +52,13 @@ def job_publish(job: Job, *, delay_ms: int | None = None) -> None:
         kwargs={"request_id": job.request_id},
         delay=delay_ms if delay_ms and delay_ms > 0 else None,
     )
-    Job.objects.mark_published(job.id)
+    try:
+        Job.objects.mark_published(job.id)
+    except DatabaseError as exc:
+        # The message is out, so the job is accepted whatever the database says now: failing
+        # here would tell the caller "not accepted" about a job that will run. Unrecorded, it
+        # may be published again by the sweeper; the claim runs it once.
+        log.warning("job_publish_unrecorded", job_id=str(job.id), error=type(exc).__name__)
 
 
 def job_enqueue(
@@ -270,11 +276,12 @@ def jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
 def jobs_recover_embedded() -> int:
     """Embedded mode keeps messages in memory, so at start every unfinished job is published
     again: nothing accepted before a restart is lost. Only for a single-process hub, where any
-    `running` job belongs to the process that died."""
-    Job.objects.filter(state=JobState.RUNNING).update(state=JobState.QUEUED, lease_until=None)
-    count = 0
+    `running` job belongs to the process that died: its lease is ended, so the next run takes
+    it over knowing the dead run may have sent its call (a write is then not sent twice)."""
     now = timezone.now()
-    for job in Job.objects.filter(state__in=[JobState.QUEUED, JobState.RETRYING]).order_by("created_at"):
+    Job.objects.filter(state=JobState.RUNNING).update(lease_until=now)
+    count = 0
+    for job in Job.objects.filter(state__in=[*ACTIVE_STATES]).order_by("created_at"):
         delay_ms = None
         if job.state == JobState.RETRYING and job.next_attempt_at and job.next_attempt_at > now:
             delay_ms = int((job.next_attempt_at - now).total_seconds() * 1000)

@@ -25,9 +25,13 @@ _ACTOR_OPTIONS: dict[str, Any] = {
 
 def _redelivered() -> bool:
     # RabbitMQ sets `redelivered` when the consumer that held the message went away without
-    # acknowledging it: that worker is gone, and this one may take its job over.
+    # acknowledging it: that worker is gone, and this one may take its job over. So may a
+    # Dramatiq retry of the message: the run before it raised (the database went away
+    # mid-job, say) and is over, though the row still says `running`.
     message = CurrentMessage.get_current_message()
-    return bool(getattr(message, "redelivered", False))
+    if message is None:
+        return False
+    return bool(getattr(message, "redelivered", False)) or message.options.get("retries", 0) > 0
 
 
 @dramatiq.actor(queue_name="flickr_rest", time_limit=5 * 60_000, **_ACTOR_OPTIONS)
