@@ -221,12 +221,14 @@ def _republish(job_id: uuid.UUID, *, delay_ms: int | None = None) -> bool:
 
 
 def _publish_unpublished(jobs: QuerySet[Job], now: datetime) -> int:
-    """Publishes each job of `jobs` whose `published_at` this sweeper is first to set."""
+    """Publishes each job of `jobs` whose `published_at` this sweeper is first to set; a job
+    due a little later goes as a message delayed to its time."""
     published = 0
-    for job_id in jobs.values_list("pk", flat=True)[:1000]:
+    for job_id, due in jobs.order_by("next_attempt_at").values_list("pk", "next_attempt_at")[:1000]:
         if not Job.objects.filter(pk=job_id, published_at__isnull=True).update(published_at=now):
             continue  # another sweeper took it
-        if _republish(job_id):
+        delay_ms = int((due - now).total_seconds() * 1000) if due is not None and due > now else None
+        if _republish(job_id, delay_ms=delay_ms):
             published += 1
         else:
             Job.objects.filter(pk=job_id).update(published_at=None)
@@ -247,10 +249,15 @@ def jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
     counts["queued"] = _publish_unpublished(
         Job.objects.filter(state=JobState.QUEUED, published_at__isnull=True, created_at__lt=stale), now
     )
-    # 2. Retries whose time has come and whose message was never handed over (long waits are
-    #    kept in the database, not as delayed messages held by a worker).
+    # 2. Retries and waits (quota slots) due before the next sweep, whose message was never
+    #    handed over: long waits are kept in the database, not as delayed messages held by a
+    #    worker, and go out as delayed messages shortly before their time, so a job reaches its
+    #    quota slot on time instead of up to a sweep interval late.
+    lookahead = timedelta(seconds=min(60, max(5, 2 * settings.JOB_SWEEP_INTERVAL_SECONDS)))
     counts["retrying"] = _publish_unpublished(
-        Job.objects.filter(state=JobState.RETRYING, published_at__isnull=True, next_attempt_at__lte=now),
+        Job.objects.filter(
+            state=JobState.RETRYING, published_at__isnull=True, next_attempt_at__lte=now + lookahead
+        ),
         now,
     )
 

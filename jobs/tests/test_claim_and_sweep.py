@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import dramatiq
 from django.utils import timezone
 
 from jobs.models import Job, JobState
@@ -96,3 +97,30 @@ def test_an_embedded_restart_publishes_every_unfinished_job_again(world, stub_br
     # the job that was running is taken over, knowing its dead run may have called Flickr
     taken = Job.objects.claim(running.id, lease_seconds=60, takeover=False)
     assert taken is not None and taken.taken_over
+
+
+def test_a_wait_due_before_the_next_sweep_goes_out_delayed_to_its_time(world, stub_broker, settings):
+    settings.JOB_SWEEP_INTERVAL_SECONDS = 15
+    soon, later = make_job(world), make_job(world)
+    stub_broker.flush_all()
+    now = timezone.now()
+    Job.objects.filter(pk=soon.pk).update(
+        state=JobState.RETRYING,
+        wait_reason="quota",
+        next_attempt_at=now + timedelta(seconds=20),
+        published_at=None,
+    )
+    Job.objects.filter(pk=later.pk).update(
+        state=JobState.RETRYING,
+        wait_reason="quota",
+        next_attempt_at=now + timedelta(minutes=5),
+        published_at=None,
+    )
+    assert jobs_sweep(now=now)["retrying"] == 1
+    assert stub_broker.queues["flickr_rest"].qsize() == 0, "not due yet: no message to run now"
+    [message] = list(stub_broker.queues["flickr_rest.DQ"].queue)
+    decoded = dramatiq.Message.decode(message)
+    assert decoded.args == (str(soon.pk),)
+    eta_s = decoded.options["eta"] / 1000
+    assert abs(eta_s - (now + timedelta(seconds=20)).timestamp()) < 1, "delayed to its slot"
+    assert Job.objects.get(pk=later.pk).published_at is None, "five minutes out: left for a later sweep"
