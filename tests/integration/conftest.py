@@ -5,10 +5,6 @@ calling the sandbox Flickr served by the test process."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +14,9 @@ import pytest
 import requests
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+from tests.stack import ROOT, Hub, free_port
+
+__all__ = ["ROOT", "Hub", "free_port", "hub_env", "wait_for_state"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -34,102 +31,6 @@ def _launched_by_the_launcher() -> None:
             "Integration tests create their own vhost, database and Redis prefix: run them with "
             "`make test-integration` (python -m tests.integration.launch)."
         )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Hub:
-    """The hub's processes, started and stopped by a test."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = env
-        self.log_dir = log_dir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.web: subprocess.Popen | None = None
-        self.workers: dict[str, subprocess.Popen] = {}
-        self._log_files: list[Any] = []
-
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "ab")
-        self._log_files.append(log)
-        return subprocess.Popen(
-            args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def start_web(self) -> None:
-        self.web = self._spawn(
-            "web",
-            [
-                str(BIN / "gunicorn"),
-                "flickrhub.wsgi",
-                "-b",
-                f"127.0.0.1:{self.port}",
-                "-w",
-                "2",
-                "--threads",
-                "4",
-                "--graceful-timeout",
-                "5",
-            ],
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                time.sleep(0.2)
-        raise AssertionError(f"the web process did not start: {self.logs()}")
-
-    def start_worker(self, queue: str, threads: int = 4, processes: int = 1) -> subprocess.Popen:
-        proc = self._spawn(
-            f"worker-{queue}",
-            [
-                sys.executable,
-                "manage.py",
-                "rundramatiq",
-                "--processes",
-                str(processes),
-                "--threads",
-                str(threads),
-                "--queues",
-                queue,
-                "--worker-shutdown-timeout",
-                "5000",
-            ],
-        )
-        self.workers[queue] = proc
-        return proc
-
-    def kill_worker(self, queue: str) -> None:
-        """SIGKILL the whole worker process group: no cleanup, no ack, like a crash."""
-        proc = self.workers.pop(queue)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        procs = [p for p in [self.web, *self.workers.values()] if p is not None]
-        for proc in procs:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for proc in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-        for log in self._log_files:
-            log.close()
-
-    def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
 
 
 def hub_env(sandbox_url: str, **overrides: str) -> dict[str, str]:
