@@ -6,6 +6,7 @@ production shape, and for the first four rows the embedded default too).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -35,12 +36,29 @@ class Sizes:
     quota_seconds: float
     backlog_jobs: int
     memory_jobs: int
+    throughput_runs: int
 
     @classmethod
-    def of(cls, quick: bool, runs: int | None) -> Sizes:
+    def of(
+        cls,
+        quick: bool,
+        runs: int | None = None,
+        *,
+        throughput_runs: int | None = None,
+        backlog_jobs: int | None = None,
+        memory_jobs: int | None = None,
+    ) -> Sizes:
+        runs = runs or (1 if quick else 3)
         if quick:
-            return cls(True, runs or 1, 3, 1, 2000, 1500, 30, 30, 10, 30, 30, 3000, 1500)
-        return cls(False, runs or 3, 10, 2, 20_000, 8000, 200, 200, 60, 300, 600, 100_000, 10_000)
+            sizes = (3, 1, 2000, 1500, 30, 30, 20, 100, 40, 3000, 1500)
+        else:
+            sizes = (10, 2, 20_000, 8000, 200, 200, 60, 300, 600, 100_000, 10_000)
+        built = cls(quick, runs, *sizes, throughput_runs or runs)  # type: ignore[arg-type]
+        if backlog_jobs:
+            built = dataclasses.replace(built, backlog_jobs=backlog_jobs)
+        if memory_jobs:
+            built = dataclasses.replace(built, memory_jobs=memory_jobs)
+        return built
 
 
 @dataclass
@@ -184,14 +202,14 @@ def _hub_drain(
     overrides: dict[str, str],
     latency_ms: float = 0,
 ) -> dict[str, Any]:
-    """Production: `count` jobs enqueued through the API with no worker running, then one
-    worker pool started; the rate is upstream calls per second between its first and last."""
+    """Production: `count` jobs queued with no worker running (`bench.seed`), then one worker
+    pool started; the rate is upstream calls per second between the first and the last."""
     stack.fresh()
     assert stack.sandbox is not None
     if latency_ms:
         stack.sandbox.fault("latency", method=ECHO, ms=latency_ms)
-    hub, client = _web(stack, **overrides)
-    _enqueue_backlog(stack, client, count, prefix)
+    hub = stack.hub(**overrides)
+    stack.seed(count, prefix, embedded=False)
     stack.sandbox.reset_counters()
     hub.start_worker("flickr_rest", threads=threads, processes=processes)
     wait_until(_done(stack, False, count), timeout=3600, interval=1, what=f"{count} jobs to end")
@@ -204,17 +222,13 @@ def _hub_drain(
 def _embedded_drain(
     stack: BenchStack, count: int, prefix: str, *, overrides: dict[str, str], latency_ms: float = 0
 ) -> dict[str, Any]:
-    """Embedded: the jobs are accepted by a web process on the same SQLite database with no
-    worker, then `manage.py serve` starts, publishes the unfinished jobs and runs them."""
+    """Embedded: the jobs are written to its SQLite database, then `manage.py serve` starts,
+    publishes the unfinished jobs and runs them."""
     stack.fresh(embedded=True)
     assert stack.sandbox is not None
     if latency_ms:
         stack.sandbox.fault("latency", method=ECHO, ms=latency_ms)
-    web = stack.web_on_sqlite(**overrides)
-    web.start_web(WEB_WORKERS, WEB_THREADS)
-    world = stack.embedded_world
-    _enqueue_backlog(stack, HubClient(web.url, world["api_key"], world["user_id"]), count, prefix)
-    web.stop()
+    stack.seed(count, prefix, embedded=True)
     stack.sandbox.reset_counters()
     stack.start_embedded(**overrides)
     wait_until(_done(stack, True, count), timeout=3600, interval=1, what=f"{count} embedded jobs to end")
@@ -260,7 +274,7 @@ def throughput_fast(stack: BenchStack, sizes: Sizes, shape: str) -> Row:
     embedded = shape == EMBEDDED
     count = sizes.throughput_jobs
     hub_rates, bare_rates, problems = [], [], []
-    for run in range(sizes.runs):
+    for run in range(sizes.throughput_runs):
         order = ("hub", "bare") if run % 2 == 0 else ("bare", "hub")
         for name in order:
             if name == "hub":
@@ -295,10 +309,11 @@ def throughput_fast(stack: BenchStack, sizes: Sizes, shape: str) -> Row:
         [
             f"hub per run: {_fmt_runs(hub_rates, 'jobs/s', 0)}; bare: {_fmt_runs(bare_rates, 'jobs/s', 0)}",
             (
-                "jobs accepted by a web process on the same SQLite file, then `manage.py serve` "
-                "started and ran them"
+                "jobs written to the SQLite file first (`bench.seed`), then `manage.py serve` "
+                "started, published and ran them"
                 if embedded
-                else f"jobs enqueued first, then one worker process × {WORKER_THREADS} threads started"
+                else f"jobs queued first (`bench.seed`: rows and confirmed messages as the API makes "
+                f"them), then one worker process × {WORKER_THREADS} threads started"
             ),
             *problems,
         ],
@@ -316,7 +331,7 @@ def throughput_latency(stack: BenchStack, sizes: Sizes, shape: str) -> Row:
     bound = total_threads * 1000 / LATENCY_MS
     rates, in_flight, problems = [], [], []
     assert stack.sandbox is not None
-    for run in range(sizes.runs):
+    for run in range(sizes.throughput_runs):
         if embedded:
             overrides = {"WORKER_REST_CONCURRENCY": str(threads)}
             result = _embedded_drain(stack, count, f"l{run}", overrides=overrides, latency_ms=LATENCY_MS)

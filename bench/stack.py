@@ -279,6 +279,19 @@ class BenchStack:
         )
         return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
+    def seed(self, count: int, prefix: str, *, embedded: bool) -> None:
+        """`count` queued jobs written (and, in production, published) by `bench.seed`."""
+        world = self.embedded_world if embedded else self.world
+        args = ["--user-id", world["user_id"], "--count", str(count), "--prefix", prefix]
+        env = self.embedded_env() if embedded else self.production_env()
+        subprocess.run(
+            [sys.executable, "-m", "bench.seed", *args, *([] if embedded else ["--publish"])],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=3600,
+        )
+
     # ------------------------------------------------------------------ hubs
 
     def hub(self, **overrides: str) -> Hub:
@@ -286,15 +299,6 @@ class BenchStack:
         log_dir = self.log_dir / f"hub{len(self.hubs)}"
         log_dir.mkdir()
         hub = Hub(self.production_env(**overrides), log_dir)
-        self.hubs.append(hub)
-        return hub
-
-    def web_on_sqlite(self, **overrides: str) -> Hub:
-        """gunicorn on the embedded database and no workers: jobs are written and wait, so the
-        embedded process started next finds a backlog (it publishes unfinished jobs at start)."""
-        log_dir = self.log_dir / f"hub{len(self.hubs)}"
-        log_dir.mkdir()
-        hub = Hub(self.embedded_env(**overrides), log_dir)
         self.hubs.append(hub)
         return hub
 
