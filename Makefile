@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test lint typecheck test-unit test-integration install install-dev migrate clean
+.PHONY: run test lint typecheck test-unit test-integration bench install install-dev migrate clean
 
 $(VENV)/.installed-base: requirements/base.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ test-integration: install-dev
 	$(PY) -m tests.integration.launch
 
 test: lint typecheck test-unit test-integration
+
+# The benchmarks (about an hour; not part of `make test`): `make bench BENCH_ARGS=--quick` for a
+# short smoke run, `BENCH_ARGS="--only enqueue"` for one row. Results in bench/RESULTS.md.
+bench: install-dev
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var

@@ -96,6 +96,12 @@ INSTALLED_APPS = [
     "flickr",
 ]
 
+# The benchmarks' baseline endpoint (/bench/insert) and its table: `make bench` turns it on in
+# the hub it starts. Never set it in a deployment.
+BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
+if BENCH_ENDPOINTS:
+    INSTALLED_APPS.append("bench")
+
 MIDDLEWARE = [
     "flickrhub.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -146,6 +152,18 @@ else:
     # (PERF-NOTES). Health checks replace connections the server dropped.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=300)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A persistent connection is one per thread, which caps worker threads at PostgreSQL's
+    # max_connections (100 by default). With a pool each process shares DB_POOL_MAX_SIZE
+    # connections, and a worker gives its connection back while it waits on Flickr, so
+    # hundreds of threads can have calls in flight.
+    DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
+    if DB_POOL_MAX_SIZE > 0:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django's pool hands connections back instead
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": 30,
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate-limit state, locks, response cache) ------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from accounts.models import AccountStatus
@@ -227,9 +228,18 @@ def _gauge_key(job: Job) -> None:
     metrics.quota_remaining(consumer_key=consumer_key, remaining=ratelimit.remaining(job.account.app_id))
 
 
+def _release_db_connection() -> None:
+    """With a connection pool (DB_POOL_MAX_SIZE), hands this thread's connection back while it
+    waits on Flickr, so a pool far smaller than the thread count serves every call in flight.
+    Without one the connection is this thread's for good: closing it would cost a reconnect."""
+    if connection.settings_dict.get("OPTIONS", {}).get("pool") and not connection.in_atomic_block:
+        connection.close()
+
+
 def _called(job: Job, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Makes the Flickr call and tells the consumer key's circuit how it went."""
     app_id = job.account.app_id
+    _release_db_connection()
     try:
         answer = call()
     except FlickrError as error:

@@ -5,11 +5,6 @@ calling the sandbox Flickr served by the test process."""
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +14,9 @@ import pytest
 import requests
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+from tests.stack import ROOT, Hub, free_port
+
+__all__ = ["ROOT", "Hub", "free_port", "hub_env", "wait_for_state"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -35,120 +31,6 @@ def _launched_by_the_launcher() -> None:
             "Integration tests create their own vhost, database and Redis prefix: run them with "
             "`make test-integration` (python -m tests.integration.launch)."
         )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Hub:
-    """The hub's processes, started and stopped by a test."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = env
-        self.log_dir = log_dir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.web: subprocess.Popen | None = None
-        self.workers: dict[str, subprocess.Popen] = {}
-        self._log_files: list[Any] = []
-
-    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "ab")
-        self._log_files.append(log)
-        # each process group adds up its own metrics (prometheus multiprocess mode)
-        metrics_dir = self.log_dir / f"metrics-{name}"
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        metrics_dir.mkdir()
-        return subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env={**self.env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), **(env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def start_web(self) -> None:
-        self.web = self._spawn(
-            "web",
-            [
-                str(BIN / "gunicorn"),
-                "flickrhub.wsgi",
-                "-b",
-                f"127.0.0.1:{self.port}",
-                "-w",
-                "2",
-                "--threads",
-                "4",
-                "--graceful-timeout",
-                "5",
-            ],
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                time.sleep(0.2)
-        raise AssertionError(f"the web process did not start: {self.logs()}")
-
-    def start_worker(
-        self, queue: str, threads: int = 4, shutdown_ms: int = 5000, metrics_port: int = 0, processes: int = 1
-    ) -> subprocess.Popen:
-        proc = self._spawn(
-            f"worker-{queue}",
-            [
-                sys.executable,
-                "manage.py",
-                "rundramatiq",
-                "--processes",
-                str(processes),
-                "--threads",
-                str(threads),
-                "--queues",
-                queue,
-                "--worker-shutdown-timeout",
-                str(shutdown_ms),
-            ],
-            env={"WORKER_METRICS_PORT": str(metrics_port), "WORKER_METRICS_HOST": "127.0.0.1"},
-        )
-        self.workers[queue] = proc
-        return proc
-
-    def stop_worker(self, queue: str, timeout: float = 60) -> int:
-        """SIGTERM to the pool's main process only, as `docker stop` does; returns its exit code."""
-        proc = self.workers.pop(queue)
-        os.kill(proc.pid, signal.SIGTERM)
-        return proc.wait(timeout=timeout)
-
-    def kill_worker(self, queue: str) -> None:
-        """SIGKILL the whole worker process group: no cleanup, no ack, like a crash."""
-        proc = self.workers.pop(queue)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        procs = [p for p in [self.web, *self.workers.values()] if p is not None]
-        for proc in procs:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for proc in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-        for log in self._log_files:
-            log.close()
-
-    def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
 
 
 def hub_env(sandbox_url: str, **overrides: str) -> dict[str, str]:

@@ -12,77 +12,16 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-PG_URL = os.environ.get("INTEGRATION_PG_URL", "postgres://postgres@127.0.0.1:5432")
-AMQP_URL = os.environ.get("INTEGRATION_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672")
-REDIS_URL = os.environ.get("INTEGRATION_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def _missing_services() -> list[str]:
-    missing = []
-    try:
-        import psycopg
-
-        psycopg.connect(f"{PG_URL}/postgres", connect_timeout=3).close()
-    except Exception as exc:
-        missing.append(f"PostgreSQL at {PG_URL} ({type(exc).__name__}: {exc})")
-    try:
-        import redis
-
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
-    except Exception as exc:
-        missing.append(f"Redis at {REDIS_URL} ({type(exc).__name__})")
-    try:
-        import pika
-
-        pika.BlockingConnection(
-            pika.URLParameters(f"{AMQP_URL}/%2F?connection_attempts=1&socket_timeout=3")
-        ).close()
-    except Exception as exc:
-        missing.append(f"RabbitMQ at {AMQP_URL} ({type(exc).__name__})")
-    if shutil.which("rabbitmqctl") is None:
-        missing.append("rabbitmqctl (needed to create the run's own vhost)")
-    return missing
-
-
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
-
-
-def _cleanup(run_id: str, data_dir: str) -> None:
-    try:
-        _rabbitmqctl("delete_vhost", run_id)
-    except Exception as exc:
-        print(f"integration: could not delete vhost {run_id}: {exc}", file=sys.stderr)
-    try:
-        import psycopg
-
-        with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
-            for name in (run_id, f"test_{run_id}"):
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    except Exception as exc:
-        print(f"integration: could not drop databases of {run_id}: {exc}", file=sys.stderr)
-    try:
-        import redis
-
-        client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter(match=f"{run_id}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    except Exception as exc:
-        print(f"integration: could not delete Redis keys of {run_id}: {exc}", file=sys.stderr)
-    shutil.rmtree(data_dir, ignore_errors=True)
+from tests.stack import AMQP_URL, PG_URL, REDIS_URL, ROOT, cleanup, create_vhost, missing_services
 
 
 def main(argv: list[str]) -> int:
     ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-    missing = _missing_services()
+    missing = missing_services()
     if missing:
         for line in missing:
             print(f"integration: missing {line}", file=sys.stderr)
@@ -96,8 +35,7 @@ def main(argv: list[str]) -> int:
 
     run_id = f"flickrhub_it_{secrets.token_hex(4)}"
     data_dir = tempfile.mkdtemp(prefix=f"{run_id}_")
-    _rabbitmqctl("add_vhost", run_id)
-    _rabbitmqctl("set_permissions", "-p", run_id, "guest", ".*", ".*", ".*")
+    create_vhost(run_id)
     env = {
         **os.environ,
         "INTEGRATION_RUN_ID": run_id,
@@ -127,7 +65,7 @@ def main(argv: list[str]) -> int:
             env=env,
         )
     finally:
-        _cleanup(run_id, data_dir)
+        cleanup(run_id, data_dir)
 
 
 if __name__ == "__main__":
