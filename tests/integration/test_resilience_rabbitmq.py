@@ -189,15 +189,30 @@ def test_a_job_that_fails_for_good_is_archived_and_its_message_dead_lettered(mak
     job_id = enqueue(hub, key, user_id, "flickr.photos.getInfo", {"photo_id": "1"}).json()["data"]["job_id"]
     assert wait_for_state(hub, key, job_id, {"completed", "failed"})["state"] == "failed"
 
-    assert FailedJob.objects.filter(job_id=job_id, flickr_code=1).exists()
+    # The archive row and the dead letter are written just after the job is marked failed.
+    deadline = time.monotonic() + 10
+    while not FailedJob.objects.filter(job_id=job_id, flickr_code=1).exists():
+        assert time.monotonic() < deadline, "the failed job was not archived"
+        time.sleep(0.1)
+    # The run's vhost is shared by every test of the run: earlier failures may be queued too.
+    found = None
     connection = pika.BlockingConnection(pika.URLParameters(settings.BROKER_URL.split("?")[0]))
     try:
         channel = connection.channel()
-        method, properties, body = channel.basic_get("flickr_dlq", auto_ack=True)
+        while found is None and time.monotonic() < deadline:
+            try:
+                method, properties, body = channel.basic_get("flickr_dlq", auto_ack=True)
+            except pika.exceptions.ChannelClosedByBroker:  # not declared yet
+                channel = connection.channel()
+                method = None
+            if method is None:
+                time.sleep(0.1)
+            elif json.loads(body)["jobId"] == job_id:
+                found = (properties, json.loads(body))
     finally:
         connection.close()
-    assert method is not None, "the failed job's message is in flickr_dlq"
-    message = json.loads(body)
+    assert found is not None, "the failed job's message is in flickr_dlq"
+    properties, message = found
     assert (message["jobId"], message["method"], message["error"]["flickr_code"]) == (
         job_id,
         "flickr.photos.getInfo",
