@@ -7,12 +7,14 @@ sandbox tokens, so a job run in a test signs a real call to the sandbox.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
 import pytest
+from django.conf import settings as settings_module
 from rest_framework.test import APIClient
 
 from accounts.models import ApiClient, FlickrAccount
@@ -121,11 +123,19 @@ def world(db: Any, sandbox: Sandbox) -> World:
 
 
 @pytest.fixture(autouse=True)
-def _no_background_sweeper(settings: Any) -> None:
+def _no_background_sweeper(settings: Any, monkeypatch: Any) -> Iterator[None]:
+    from jobs import published_marks
+
     # Tests call jobs_sweep themselves; a sweeper thread would race them.
     settings.JOB_SWEEP_INTERVAL_SECONDS = 0
-    # Likewise the worker heartbeat thread (tests call its functions).
+    # Likewise the worker heartbeat thread (tests call its functions), and the thread that
+    # records enqueued jobs as published (tests call published_marks.flush()).
     settings.WORKER_HEARTBEAT_SECONDS = 0
+    # And the quota dispatcher (run_queued_jobs plays it, in the test's transaction).
+    monkeypatch.setattr("jobs.dispatcher.DispatcherThread.start", lambda self: None)
+    published_marks.background = False
+    yield
+    published_marks.discard()
 
 
 @pytest.fixture
@@ -144,16 +154,32 @@ def stub_worker(stub_broker: dramatiq.Broker) -> Iterator[dramatiq.Worker]:
     worker.stop()
 
 
-def run_queued_jobs(broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-    """Runs every queued message to the end, including retries published while running."""
+def run_queued_jobs(broker: dramatiq.Broker, worker: dramatiq.Worker, *, patience: float = 2.0) -> None:
+    """Runs every queued message to the end, including retries published while running, and
+    plays the quota dispatcher for jobs parked for quota (a worker's dispatcher thread would
+    not see the test's transaction) until it has nothing to release for `patience` seconds."""
+    from jobs.dispatcher import Dispatcher
+    from jobs.models import Job
+
     queues = ("flickr_rest", "flickr_upload", "flickr_replace", "flickr_callbacks")
-    for _ in range(50):
+    dispatcher = Dispatcher()
+    idle_since: float | None = None
+    for _ in range(2000):
         for queue in queues:
             if queue in broker.queues:
                 broker.join(queue, fail_fast=True, timeout=30_000)
         worker.join()
-        if not any(q.unfinished_tasks for q in broker.queues.values()):
+        if any(q.unfinished_tasks for q in broker.queues.values()):
+            continue
+        if not Job.objects.parked().exists():
             return
+        if dispatcher.dispatch():
+            idle_since = None
+            continue
+        idle_since = idle_since or time.monotonic()
+        if time.monotonic() - idle_since > patience:
+            return
+        time.sleep(settings_module.FLICKR_DISPATCH_INTERVAL_MS / 1000)
     raise AssertionError("jobs kept being re-queued")
 
 
@@ -193,6 +219,8 @@ def _fresh_flickr_state(settings: Any) -> Iterator[None]:
                 cache.delete_pattern("*")
             else:
                 cache.clear()
+        # Apart: a dead Redis above must not leave one test's quota state to the next.
+        with contextlib.suppress(Exception):
             ratelimit.reset()
 
     settings.FLICKR_QUOTA_PER_HOUR = 36_000_000

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from accounts.models import ApiClient, FlickrAccount, FlickrApp, Invitation
 from accounts.services import account_check_token, account_revoke, invitation_path, invitation_url
@@ -16,12 +17,69 @@ from accounts.services import account_check_token, account_revoke, invitation_pa
 
 @admin.register(ApiClient)
 class ApiClientAdmin(admin.ModelAdmin):
-    list_display = ["name", "key_prefix", "is_active", "created_at", "last_used_at"]
+    list_display = [
+        "name",
+        "key_prefix",
+        "is_active",
+        "quota_weight",
+        "quota_max_percent",
+        "calls_last_hour",
+        "last_used_at",
+    ]
     list_filter = ["is_active"]
     search_fields = ["name", "key_prefix"]
-    readonly_fields = ["key_prefix", "created_at", "last_used_at"]
+    readonly_fields = ["key_prefix", "created_at", "last_used_at", "quota_usage"]
     filter_horizontal = ["managers"]
     actions = ["revoke"]
+    fieldsets = [
+        (None, {"fields": ["name", "key_prefix", "is_active", "managers", "created_at", "last_used_at"]}),
+        (
+            "Share of the Flickr quota",
+            {
+                "fields": ["quota_weight", "quota_max_percent", "quota_usage"],
+                "description": "When calls must wait for a Flickr key's quota, each client gets calls "
+                "in proportion to its weight; a cap limits it even when others are idle.",
+            },
+        ),
+    ]
+
+    @admin.display(description="Flickr calls (1 h)")
+    def calls_last_hour(self, obj: ApiClient) -> int:
+        from jobs.usage import last_hour
+
+        app_ids = list(obj.accounts.values_list("app_id", flat=True).distinct())
+        return sum(t["flickr_calls"] for t in last_hour(client_id=obj.pk, app_ids=app_ids).values())
+
+    @admin.display(description="Use of the quota, last hour")
+    def quota_usage(self, obj: ApiClient | None) -> str:
+        from jobs.usage import client_usage
+
+        if obj is None or obj._state.adding:
+            return "—"
+        usage = client_usage(obj)
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}%</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    key["flickr_app"],
+                    key["flickr_calls"],
+                    key["share_of_quota_percent"],
+                    key["answered_without_flickr"],
+                    key["quota_waits"],
+                    key["waiting_for_quota_now"],
+                )
+                for key in usage["keys"]
+            ),
+        )
+        return format_html(
+            "<table><tr><th>Flickr app</th><th>Flickr calls</th><th>of its quota</th>"
+            "<th>answered without Flickr</th><th>waited for quota</th><th>waiting now</th></tr>{}"
+            "</table><p>Refused (429, in-flight cap): {}. Unfinished jobs: {}.</p>",
+            rows,
+            usage["rejections"],
+            usage["unfinished_jobs"],
+        )
 
     def save_model(self, request: HttpRequest, obj: ApiClient, form: Any, change: bool) -> None:
         if not change:
@@ -45,9 +103,9 @@ class ApiClientAdmin(admin.ModelAdmin):
 
 @admin.register(FlickrApp)
 class FlickrAppAdmin(admin.ModelAdmin):
-    list_display = ["name", "masked_key", "is_server_app", "created_at"]
+    list_display = ["name", "masked_key", "is_server_app", "quota_per_hour", "created_at"]
     readonly_fields = ["masked_key", "secret_state", "is_server_app", "created_at"]
-    fields = ["name", "masked_key", "secret_state", "is_server_app", "created_at"]
+    fields = ["name", "masked_key", "secret_state", "is_server_app", "quota_per_hour", "created_at"]
 
     @admin.display(description="API key")
     def masked_key(self, obj: FlickrApp) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -38,6 +39,20 @@ class ApiClient(models.Model):
         blank=True,
         related_name="managed_api_clients",
         help_text="People who may link Flickr accounts for this client.",
+    )
+    # Sharing a Flickr key's quota when demand exceeds it (jobs/dispatcher.py).
+    quota_weight = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="This client's share of a Flickr key's quota relative to other clients when "
+        "calls must wait for it: a client of weight 2 gets twice the calls of a client of weight 1.",
+    )
+    quota_max_percent = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="At most this percentage of each Flickr key's quota, even when other clients are "
+        "idle. Empty: no cap.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -72,6 +87,13 @@ class FlickrApp(models.Model):
     api_secret_encrypted = models.TextField(editable=False)
     is_server_app = models.BooleanField(
         default=False, help_text="The app configured by FLICKR_API_KEY / FLICKR_API_SECRET."
+    )
+    quota_per_hour = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Calls per hour Flickr allows this key, shared fairly by every client whose accounts "
+        "it issued. Empty: FLICKR_QUOTA_PER_HOUR.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

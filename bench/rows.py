@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench import fairness
 from bench.load import HubClient, direct_flickr, median, percentile, timed, wrk_post
 from bench.stack import BenchStack, wait_until
 from tests.stack import Hub, rss_mb
@@ -690,6 +691,8 @@ ROWS: dict[str, tuple[str, ...]] = {
     "quota": (PRODUCTION,),
     "backlog": (PRODUCTION,),
     "memory": (PRODUCTION,),
+    "fairness-flood": (PRODUCTION,),
+    "fairness-equal": (PRODUCTION,),
 }
 
 
@@ -708,5 +711,7 @@ def measure(stack: BenchStack, sizes: Sizes, key: str, shape: str) -> Row:
         "quota": quota,
         "backlog": backlog,
         "memory": memory,
+        "fairness-flood": fairness.fairness_flood,
+        "fairness-equal": fairness.fairness_equal,
     }
     return single[key](stack, sizes)

@@ -125,7 +125,14 @@ class JobsDb:
         return int(self._rows(f"SELECT COUNT(*) FROM jobs_job WHERE attempts > {int(attempts)}")[0][0])
 
     def clear(self) -> None:
-        for table in ("jobs_callbackattempt", "jobs_callbackdelivery", "jobs_failedjob", "jobs_job"):
+        for table in (
+            "jobs_callbackattempt",
+            "jobs_callbackdelivery",
+            "jobs_failedjob",
+            "flickrhub_jobattempt",
+            "jobs_idempotencykey",
+            "jobs_job",
+        ):
             self._rows(f"DELETE FROM {table}")
         try:
             self._rows("DELETE FROM bench_baselinerow")
@@ -148,6 +155,7 @@ class BenchStack:
         self._embedded_log: Any = None
         self.world: dict[str, str] = {}
         self.embedded_world: dict[str, str] = {}
+        self._clients: dict[str, dict[str, str]] = {}
 
     # ------------------------------------------------------------------ life
 
@@ -265,10 +273,10 @@ class BenchStack:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
-    def _world(self, env: dict[str, str]) -> dict[str, str]:
+    def _world(self, env: dict[str, str], name: str = "bench") -> dict[str, str]:
         assert self.sandbox is not None
         done = subprocess.run(
-            [sys.executable, "-m", "bench.world", "--sandbox", self.sandbox.url],
+            [sys.executable, "-m", "bench.world", "--sandbox", self.sandbox.url, "--name", name],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -277,6 +285,13 @@ class BenchStack:
             check=True,
         )
         return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    def clients(self) -> dict[str, dict[str, str]]:
+        """The fairness rows' API clients (production), each with an account of its own."""
+        if not self._clients:
+            for name in ("flood", "light1", "light2", "extra"):
+                self._clients[name] = self._world(self.production_env(), name=name)
+        return self._clients
 
     def seed(self, count: int, prefix: str, *, embedded: bool) -> None:
         """`count` queued jobs written (and, in production, published) by `bench.seed`."""

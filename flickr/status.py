@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -25,7 +24,7 @@ def key_states() -> list[dict[str, Any]]:
         {
             "app_name": app.name,
             "consumer_key_prefix": app.api_key[:8],
-            "quota_per_hour": settings.FLICKR_QUOTA_PER_HOUR,
+            "quota_per_hour": ratelimit.quota_per_hour(app.pk),
             "quota_remaining": ratelimit.remaining(app.pk),
             "circuit_state": breaker.state(app.pk).value,
         }

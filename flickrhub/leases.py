@@ -17,6 +17,7 @@ import structlog
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from flickrhub.models import Lease
@@ -28,9 +29,13 @@ def _redis_cache() -> bool:
     return bool(settings.CACHES["default"]["BACKEND"].startswith("django_redis."))
 
 
+def _holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def lease_acquire(*, name: str, seconds: float) -> bool:
     """True if this process now holds the lease `name` for `seconds`."""
-    holder = f"{socket.gethostname()}:{os.getpid()}"
+    holder = _holder()
     if _redis_cache():
         try:
             return bool(cache.add(f"lease:{name}", holder, timeout=max(1, round(seconds))))
@@ -39,12 +44,32 @@ def lease_acquire(*, name: str, seconds: float) -> bool:
     return _database_lease(name=name, seconds=seconds, holder=holder)
 
 
-def _database_lease(*, name: str, seconds: float, holder: str) -> bool:
+def lease_keep(*, name: str, seconds: float) -> bool:
+    """True if this process holds the lease `name` for the next `seconds`: taken if free,
+    renewed if already ours. For a role one process plays for as long as it lives (the quota
+    dispatcher); when it dies, another takes the role once `seconds` pass."""
+    holder = _holder()
+    if _redis_cache():
+        try:
+            key = f"lease:{name}"
+            timeout = max(1, round(seconds))
+            if cache.add(key, holder, timeout=timeout):
+                return True
+            # Two holders for a moment (the lease ran out between these two calls) is harmless
+            # for the roles that use this: they are also safe run concurrently.
+            return bool(cache.get(key) == holder and cache.touch(key, timeout=timeout))
+        except Exception as exc:
+            log.warning("lease_redis_unavailable", lease=name, error=type(exc).__name__)
+    return _database_lease(name=name, seconds=seconds, holder=holder, renew=True)
+
+
+def _database_lease(*, name: str, seconds: float, holder: str, renew: bool = False) -> bool:
     now = timezone.now()
     until = now + timedelta(seconds=seconds)
     # An expired lease is taken over by one conditional UPDATE: of two processes racing, the
     # second finds the row no longer expired and updates nothing.
-    if Lease.objects.filter(name=name, expires_at__lte=now).update(holder=holder, expires_at=until):
+    free = Q(expires_at__lte=now) | Q(holder=holder) if renew else Q(expires_at__lte=now)
+    if Lease.objects.filter(free, name=name).update(holder=holder, expires_at=until):
         return True
     try:
         with transaction.atomic():

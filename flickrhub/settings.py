@@ -314,6 +314,13 @@ FLICKR_QUOTA_BURST = env.int("FLICKR_QUOTA_BURST", default=2)
 # While Redis is down each worker process paces itself alone, at the quota divided by this
 # many processes: set it to the number of worker processes that call Flickr with one key.
 FLICKR_QUOTA_LOCAL_SHARE = env.int("FLICKR_QUOTA_LOCAL_SHARE", default=4)
+# Fair queueing (jobs/dispatcher.py): when a key's calls must wait for quota they wait in the
+# database and a dispatcher releases them by weighted shares of the API clients, then of their
+# accounts, every FLICKR_DISPATCH_INTERVAL_MS. Off: first in, first out.
+FLICKR_FAIR_QUEUEING = env.bool("FLICKR_FAIR_QUEUEING", default=True)
+FLICKR_DISPATCH_INTERVAL_MS = env.int("FLICKR_DISPATCH_INTERVAL_MS", default=200)
+# A normal-priority job that has waited this long for quota goes with the high-priority ones.
+FLICKR_PRIORITY_AGING_SECONDS = env.int("FLICKR_PRIORITY_AGING_SECONDS", default=60)
 # The circuit of a key opens after this many retryable failures in a row (or at once on
 # Flickr's code 100), for this long (longer for a disabled key), then lets one probe through.
 BREAKER_FAILURE_THRESHOLD = env.int("BREAKER_FAILURE_THRESHOLD", default=5)
@@ -325,6 +332,9 @@ JOB_MAX_IN_FLIGHT_PER_CLIENT = env.int("JOB_MAX_IN_FLIGHT_PER_CLIENT", default=1
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 # The longest `?wait=` an API call may hold its answer for.
 API_MAX_WAIT_SECONDS = env.int("API_MAX_WAIT_SECONDS", default=60)
+# A `?wait=` is woken when its job ends (jobs/job_ends.py); it also reads the job again this
+# often, in case that announcement was lost (Redis down).
+API_WAIT_POLL_MS = env.int("API_WAIT_POLL_MS", default=1000)
 # The most items a paginated walk ("paginate": true) may gather into one result.
 PAGINATE_MAX_ITEMS = env.int("PAGINATE_MAX_ITEMS", default=20_000)
 # Failed jobs' messages kept in RabbitMQ's flickr_dlq queue (oldest dropped beyond it).

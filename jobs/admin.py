@@ -130,6 +130,8 @@ class JobAdmin(admin.ModelAdmin):
     ]
     list_filter = [
         "state",
+        "wait_reason",
+        "priority",
         QueueFilter,
         "method",
         ErrorClassFilter,
@@ -145,7 +147,24 @@ class JobAdmin(admin.ModelAdmin):
     list_select_related = ["client", "account"]
     inlines = [JobAttemptInline]
     fieldsets = [
-        (None, {"fields": ["id", "state", "method", "queue", "target", "client", "account", "request_id"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "id",
+                    "state",
+                    "method",
+                    "queue",
+                    "target",
+                    "client",
+                    "account",
+                    "request_id",
+                    "priority",
+                    "wait_reason",
+                    "quota_parked_at",
+                ]
+            },
+        ),
         (
             "Attempts and timings",
             {
@@ -168,33 +187,9 @@ class JobAdmin(admin.ModelAdmin):
         ("Call", {"fields": ["params_pretty", "upload", "callback_url", "meta_pretty"]}),
         ("Result", {"fields": ["from_cache", "result_pretty"]}),
     ]
+    # Nothing of a job is edited by hand: every field shown is read-only.
     readonly_fields = [
-        "id",
-        "state",
-        "method",
-        "queue",
-        "target",
-        "client",
-        "account",
-        "request_id",
-        "attempts",
-        "max_attempts",
-        "created_at",
-        "published_at",
-        "started_at",
-        "finished_at",
-        "next_attempt_at",
-        "lease_until",
-        "waited",
-        "last_run",
-        "total",
-        "error_pretty",
-        "params_pretty",
-        "upload",
-        "callback_url",
-        "meta_pretty",
-        "from_cache",
-        "result_pretty",
+        name for _, options in fieldsets for name in options["fields"] if isinstance(name, str)
     ]
 
     def get_search_results(

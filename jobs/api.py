@@ -20,7 +20,7 @@ from accounts.models import ApiClient
 from accounts.selectors import account_for_client
 from flickrhub.api import ApiError, envelope, enveloped, request_id_of
 from jobs import idempotency
-from jobs.models import FINAL_STATES, Job
+from jobs.models import FINAL_STATES, Job, Priority
 from jobs.retention import job_expired
 from jobs.serializers import (
     EnqueueInput,
@@ -154,6 +154,8 @@ class EnqueueApi(APIView):
                 photo=fields.get("photo"),
                 cache_max_age=fields.get("cache_max_age"),
                 paginate=bool(fields.get("paginate")),
+                priority=fields.get("priority") or (Priority.HIGH if wait > 0 else Priority.NORMAL),
+                answer_from_cache=wait > 0,
             )
         status_url = request.build_absolute_uri(reverse("job-detail", args=[job.id]))
         accepted = {
@@ -163,7 +165,7 @@ class EnqueueApi(APIView):
             "status_url": status_url,
         }
         idempotency.finish(claim, job, accepted)
-        return _accepted(request, job.id, accepted, wait)
+        return _accepted(request, job.id, accepted, wait, ended=job)
 
 
 @contextmanager
@@ -212,14 +214,21 @@ def _idempotency_claim(request: Request, client: ApiClient, fields: dict[str, An
 
 
 def _accepted(
-    request: Request, job_id: uuid.UUID, accepted: dict[str, Any], wait: float, *, replayed: bool = False
+    request: Request,
+    job_id: uuid.UUID,
+    accepted: dict[str, Any],
+    wait: float,
+    *,
+    replayed: bool = False,
+    ended: Job | None = None,
 ) -> Response:
-    """202 with the job id; with `?wait=`, the finished job's status (200) if it ends in time."""
+    """202 with the job id; with `?wait=`, the finished job's status (200) if it ends in time
+    (`ended`: a job that ended as it was accepted, answered from the cache)."""
     headers = {"Location": accepted["status_url"]}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     if wait > 0:
-        job = job_wait(job_id, wait)
+        job = ended if ended is not None and ended.state in FINAL_STATES else job_wait(job_id, wait)
         if job is not None and job.state in FINAL_STATES:
             return envelope(request, {**accepted, **JobStatusOutput.of(job)}, headers=headers)
     return envelope(request, accepted, status.HTTP_202_ACCEPTED, headers=headers)

@@ -16,7 +16,7 @@ from accounts.selectors import account_for_client
 from flickrhub.api import ApiError, envelope, enveloped, flatten_errors, request_id_of
 from jobs import idempotency
 from jobs.api import ERROR_ENVELOPE, ERRORS, accepting
-from jobs.models import Target
+from jobs.models import Priority, Target
 from jobs.serializers import EnqueueInput, EnqueueOutput
 from jobs.services import Call, jobs_enqueue_batch
 
@@ -122,6 +122,8 @@ def _validated_calls(request: Request, client: ApiClient) -> list[Call]:
                 callback_secret=fields.get("callback_secret") or "",
                 meta=fields.get("meta"),
                 cache_max_age=fields.get("cache_max_age"),
+                priority=fields.get("priority") or Priority.NORMAL,
+                paginate=bool(fields.get("paginate")),
             )
         )
     if problems:

@@ -15,7 +15,8 @@ log = structlog.get_logger(__name__)
 
 class JobContextMiddleware(dramatiq.Middleware):
     """Binds the job id and the request id of the HTTP call that enqueued it to every log line
-    the worker writes while running it, and starts the sweeper in each worker process."""
+    the worker writes while running it, and starts the sweeper and the quota dispatcher in each
+    worker process (leases let one process at a time do each)."""
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         structlog.contextvars.clear_contextvars()
@@ -36,11 +37,16 @@ class JobContextMiddleware(dramatiq.Middleware):
         if settings.JOB_SWEEP_INTERVAL_SECONDS > 0:
             self._sweeper = Sweeper(settings.JOB_SWEEP_INTERVAL_SECONDS)
             self._sweeper.start()
+        if settings.FLICKR_FAIR_QUEUEING:
+            from jobs.dispatcher import DispatcherThread
+
+            self._dispatcher = DispatcherThread(settings.FLICKR_DISPATCH_INTERVAL_MS / 1000)
+            self._dispatcher.start()
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        sweeper = getattr(self, "_sweeper", None)
-        if sweeper is not None:
-            sweeper.stop()
+        for thread in (getattr(self, "_sweeper", None), getattr(self, "_dispatcher", None)):
+            if thread is not None:
+                thread.stop()
 
 
 class Sweeper(threading.Thread):

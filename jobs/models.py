@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import ApiClient, FlickrAccount
@@ -43,7 +44,19 @@ QUEUE_OF_TARGET = {
     Target.REPLACE: "flickr_replace",
 }
 
+
+class Priority(models.TextChoices):
+    # Within a client's share of the quota, high-priority jobs go first (`"priority": "high"`,
+    # or a caller waiting with `?wait`); a normal one waiting long enough counts as high.
+    NORMAL = "normal"
+    HIGH = "high"
+
+
 ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.RETRYING)
+# A job parked for its consumer key's quota: the fair dispatcher (jobs/dispatcher.py) gives it
+# a slot. Other waits carry a time (next_attempt_at) and go back to the queue on their own.
+# A new job parks at once (state `queued`) when its key is already short of quota.
+PARKED = Q(state__in=[JobState.QUEUED, JobState.RETRYING], wait_reason="quota", next_attempt_at__isnull=True)
 FINAL_STATES = (JobState.COMPLETED, JobState.FAILED)
 
 
@@ -96,6 +109,7 @@ class JobQuerySet(models.QuerySet["Job"]):
             finished_at=timezone.now(),
             lease_until=None,
             quota_slot_at=None,
+            quota_parked_at=None,
             wait_reason="",
             **fields,
         )
@@ -108,6 +122,7 @@ class JobQuerySet(models.QuerySet["Job"]):
             finished_at=timezone.now(),
             lease_until=None,
             quota_slot_at=None,
+            quota_parked_at=None,
             wait_reason="",
         )
 
@@ -135,6 +150,33 @@ class JobQuerySet(models.QuerySet["Job"]):
             lease_until=None,
             published_at=None,
             **fields,
+        )
+
+    def park(self, job: Job) -> bool:
+        """Puts a claimed job back to wait for the fair dispatcher to give it a quota slot. It
+        keeps the time it first parked, so a job that missed its slot keeps its place."""
+        return self._finish(
+            job,
+            state=JobState.RETRYING,
+            attempts=F("attempts") - 1,
+            wait_reason="quota",
+            next_attempt_at=None,
+            lease_until=None,
+            published_at=None,
+            quota_slot_at=None,
+            quota_parked_at=Coalesce(F("quota_parked_at"), Value(timezone.now())),
+        )
+
+    def parked(self) -> JobQuerySet:
+        return self.filter(PARKED)
+
+    def grant(self, job_id: uuid.UUID | str, *, slot_at: datetime) -> bool:
+        """Gives a parked job its quota slot; False if it is no longer parked."""
+        now = timezone.now()
+        return bool(
+            self.filter(PARKED, pk=job_id).update(
+                next_attempt_at=slot_at, quota_slot_at=slot_at, published_at=now, updated_at=now
+            )
         )
 
     def next_page(self, job: Job, *, progress: dict[str, Any]) -> bool:
@@ -186,6 +228,9 @@ class Job(models.Model):
     coalesced_with = models.UUIDField(null=True, blank=True)
     # A quota slot reserved for this job: when it comes, the job calls without asking again.
     quota_slot_at = models.DateTimeField(null=True, blank=True)
+    priority = models.CharField(max_length=6, choices=Priority.choices, default=Priority.NORMAL)
+    # When the job first waited for the fair dispatcher (its place in line), until it ends.
+    quota_parked_at = models.DateTimeField(null=True, blank=True)
     # "paginate": true — the walk over every page, and how far it got.
     paginate = models.BooleanField(default=False)
     progress = models.JSONField(null=True, blank=True, editable=False)
@@ -214,6 +259,10 @@ class Job(models.Model):
             models.Index(fields=["request_id"], name="job_request_id"),
             # the in-flight cap: a client's unfinished jobs
             models.Index(fields=["client", "state"], name="job_client_state"),
+            # the fair dispatcher's look at the jobs parked for quota
+            models.Index(
+                fields=["client", "account", "quota_parked_at"], name="job_quota_parked", condition=PARKED
+            ),
         ]
 
     def __str__(self) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -20,7 +22,7 @@ from flickr import breaker, catalog, ratelimit, response_cache
 from flickr import client as flickr_client
 from flickr.errors import ErrorClass, FlickrError
 from flickrhub import metrics, obs
-from jobs import archive, callbacks, pagination, uploads
+from jobs import archive, callbacks, dispatcher, job_ends, pagination, uploads, usage
 from jobs.models import ACTIVE_STATES, Job, JobState, Target
 from jobs.services import job_publish
 
@@ -32,8 +34,16 @@ log = structlog.get_logger(__name__)
 SHORT_DELAY_SECONDS = 60
 # A follower of an identical call in flight looks at the leader again after about this long.
 COALESCE_POLL_SECONDS = 0.25
+PARKED_FOLLOW_SECONDS = 2.0
 # A reserved quota slot this close is taken now rather than waited for.
 QUOTA_SLACK_SECONDS = 0.005
+# How long a parked leader of identical calls keeps them following it (it releases them when
+# it ends; they look at it again meanwhile).
+PARKED_HOLD_SECONDS = 300
+# The quota and circuit gauges of a consumer key are refreshed at most this often per process.
+GAUGE_INTERVAL_SECONDS = 1.0
+_gauged_at: dict[int, float] = {}
+_gauged_lock = threading.Lock()
 
 
 def job_run(job_id: str, *, takeover: bool = False, lease_seconds: int | None = None) -> None:
@@ -161,11 +171,12 @@ def _follow(job: Job, key: str) -> bool:
                 return False
         leader = (
             Job.objects.filter(pk=leader_id)
-            .values("state", "result", "next_attempt_at", "finished_at")
+            .values("state", "result", "next_attempt_at", "finished_at", "quota_parked_at")
             .first()
         )
         if leader and leader["state"] in ACTIVE_STATES:
-            _postpone(job, "coalesced", _follow_delay(leader["next_attempt_at"]), coalesced_with=leader_id)
+            delay = _follow_delay(leader["next_attempt_at"], parked=leader["quota_parked_at"] is not None)
+            _postpone(job, "coalesced", delay, coalesced_with=leader_id)
             return True
         if (
             leader
@@ -183,8 +194,9 @@ def _follow(job: Job, key: str) -> bool:
     return False
 
 
-def _follow_delay(leader_next_attempt: Any) -> float:
-    delay = COALESCE_POLL_SECONDS * random.uniform(1, 1.5)
+def _follow_delay(leader_next_attempt: Any, *, parked: bool = False) -> float:
+    # A leader parked for quota may wait a while: its followers look again less often.
+    delay = (PARKED_FOLLOW_SECONDS if parked else COALESCE_POLL_SECONDS) * random.uniform(1, 1.5)
     if leader_next_attempt is not None:
         delay = max(delay, (leader_next_attempt - timezone.now()).total_seconds() + COALESCE_POLL_SECONDS)
     return delay
@@ -199,33 +211,85 @@ def _gate(job: Job, *, coalescing_key: str | None) -> bool:
         wait = verdict.wait_seconds + random.uniform(0, 1)
         _postpone(job, "circuit_open", wait, coalescing_key=coalescing_key)
         return False
-    now = timezone.now()
-    wait = 0.0
-    if job.quota_slot_at is not None:
-        # A slot was reserved when this job last waited: it is this job's to use — unless the
-        # job comes too late for it (its worker was busy), when calling now would bunch calls
-        # together; then it takes a new slot like any other job.
-        wait = (job.quota_slot_at - now).total_seconds()
-        if wait < -ratelimit.slot_tolerance_seconds():
-            log.info("quota_slot_missed", late_ms=round(-wait * 1000))
-            job.quota_slot_at = None
+    if settings.FLICKR_FAIR_QUEUEING:
+        allowed = _fair_slot(job, coalescing_key=coalescing_key)
+    else:
+        allowed = _fifo_slot(job, coalescing_key=coalescing_key)
+    if not allowed and verdict.probe:
+        breaker.release_probe(app_id, job_id=str(job.id))
+    return allowed
+
+
+def _slot_wait(job: Job) -> float | None:
+    """Seconds until the quota slot this job was given (negative: past it), or None when it
+    has none or came too late to use it: calling then would bunch calls together."""
     if job.quota_slot_at is None:
-        wait = ratelimit.reserve(app_id)
+        return None
+    wait = (job.quota_slot_at - timezone.now()).total_seconds()
+    if wait < -ratelimit.slot_tolerance_seconds(job.account.app_id):
+        log.info("quota_slot_missed", late_ms=round(-wait * 1000))
+        job.quota_slot_at = None
+        return None
+    return wait
+
+
+def _fair_slot(job: Job, *, coalescing_key: str | None) -> bool:
+    """Fair queueing (jobs/dispatcher.py): a job the dispatcher gave a slot waits the last
+    moment for it and calls; any other takes a slot only if one is free now, and otherwise
+    parks for the dispatcher to choose it in its turn."""
+    wait = _slot_wait(job)
+    if wait is not None:
+        if wait > max(1.0, 2 * dispatcher.horizon_seconds()):  # not the dispatcher's: wait queued
+            _postpone(job, "quota", wait, coalescing_key=coalescing_key, quota_slot_at=job.quota_slot_at)
+            return False
         if wait > 0:
-            job.quota_slot_at = now + timedelta(seconds=wait)
+            time.sleep(wait)
+        return True
+    client = job.client
+    free = ratelimit.acquire(
+        job.account.app_id,
+        client_id=str(client.pk),
+        max_percent=client.quota_max_percent,
+        max_wait=QUOTA_SLACK_SECONDS,
+    )
+    if free >= 0:
+        return True
+    if coalescing_key is not None:
+        response_cache.hold(coalescing_key, str(job.id), PARKED_HOLD_SECONDS)
+    if Job.objects.park(job):
+        if job.quota_parked_at is None:
+            usage.count(client_id=client.pk, app_id=job.account.app_id, kind="quota_waits")
+        log.info("job_waiting", reason="quota", parked=True)
+    return False
+
+
+def _fifo_slot(job: Job, *, coalescing_key: str | None) -> bool:
+    """First in, first out (FLICKR_FAIR_QUEUEING=false): the job takes the key's next slot,
+    however far, and waits for it."""
+    wait = _slot_wait(job)
+    if wait is None:
+        wait = ratelimit.reserve(job.account.app_id)
+        if wait > 0:
+            job.quota_slot_at = timezone.now() + timedelta(seconds=wait)
     if wait > QUOTA_SLACK_SECONDS:
-        if verdict.probe:
-            breaker.release_probe(app_id, job_id=str(job.id))
         _postpone(job, "quota", wait, coalescing_key=coalescing_key, quota_slot_at=job.quota_slot_at)
         return False
     return True
 
 
 def _gauge_key(job: Job) -> None:
-    """The consumer key's quota and circuit, as metrics (`flickrhub_quota_remaining`, …)."""
+    """The consumer key's quota and circuit, as metrics (`flickrhub_quota_remaining`, …). Reading
+    them costs two Redis round trips, and a scrape comes every few seconds at most, so each
+    process sets them at most once per GAUGE_INTERVAL_SECONDS per key rather than on every job."""
+    app_id = job.account.app_id
+    now = time.monotonic()
+    with _gauged_lock:
+        if now - _gauged_at.get(app_id, -GAUGE_INTERVAL_SECONDS) < GAUGE_INTERVAL_SECONDS:
+            return
+        _gauged_at[app_id] = now
     consumer_key = job.account.app.api_key
-    metrics.circuit_state(consumer_key=consumer_key, state=breaker.state(job.account.app_id).value)
-    metrics.quota_remaining(consumer_key=consumer_key, remaining=ratelimit.remaining(job.account.app_id))
+    metrics.circuit_state(consumer_key=consumer_key, state=breaker.state(app_id).value)
+    metrics.quota_remaining(consumer_key=consumer_key, remaining=ratelimit.remaining(app_id))
 
 
 def _release_db_connection() -> None:
@@ -239,6 +303,7 @@ def _release_db_connection() -> None:
 def _called(job: Job, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Makes the Flickr call and tells the consumer key's circuit how it went."""
     app_id = job.account.app_id
+    usage.count(client_id=job.client_id, app_id=app_id, kind="flickr_calls")
     _release_db_connection()
     try:
         answer = call()
@@ -288,9 +353,12 @@ def _complete(
         # Whether the Flickr call's log event reached the external log sink (OBS_API_URL).
         result["observability"] = obs.call_report(job_id=str(job.id))
     if Job.objects.complete(job, result=result, from_cache=from_cache, **fields):
+        job_ends.announce(job.id)
         uploads.unstage(job.upload_name)
         log.info("job_completed", duration_ms=_ms_since(job.started_at), from_cache=from_cache)
         _count(job, "completed")
+        if from_cache:
+            usage.count(client_id=job.client_id, app_id=job.account.app_id, kind="answered_without_flickr")
         callbacks.delivery_schedule(job)
 
 
@@ -385,6 +453,7 @@ def _handle_failure(job: Job, error: FlickrError) -> None:
             message="Flickr reports the API key disabled or expired (code 100); an operator must act.",
         )
     if Job.objects.fail(job, error=details):
+        job_ends.announce(job.id)
         uploads.unstage(job.upload_name)
         log.warning(
             "job_failed",

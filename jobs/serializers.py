@@ -14,7 +14,7 @@ from rest_framework.exceptions import ErrorDetail
 
 from flickr.client import RESERVED_PARAMS
 from jobs.callbacks import callback_url_problem
-from jobs.models import Job, JobState, Target
+from jobs.models import Job, JobState, Priority, Target
 from jobs.pagination import PAGINATED_METHODS
 
 METHOD_RE = re.compile(r"^flickr(\.[A-Za-z][A-Za-z0-9_]*)+$")
@@ -91,6 +91,14 @@ class EnqueueInput(serializers.Serializer):
     meta = serializers.JSONField(required=False, allow_null=True)
     cache = serializers.BooleanField(required=False, allow_null=True, default=None)
     paginate = serializers.BooleanField(required=False, default=False)
+    priority = serializers.ChoiceField(
+        choices=Priority.choices,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="high: served before this client's normal calls when the quota is short "
+        "(default: high with ?wait, else normal)",
+    )
     max_age = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=7 * 86400)
     photo = serializers.FileField(required=False, allow_empty_file=True, use_url=False)
 
@@ -290,8 +298,9 @@ class JobStatusOutput(serializers.Serializer):
             data["error"] = job.error
         if job.state == JobState.RETRYING and job.next_attempt_at:
             data["next_attempt_at"] = job.next_attempt_at.isoformat()
-        if job.state == JobState.RETRYING and job.wait_reason:
-            # Not a failure: the job waits for the quota, an open circuit, or an identical call.
+        if job.state in (JobState.RETRYING, JobState.QUEUED) and job.wait_reason:
+            # Not a failure: the job waits for the quota, an open circuit, or an identical call
+            # (a new job parked for quota at enqueue is still `queued`).
             data["waiting_for"] = job.wait_reason
         if job.finished_at:
             data["finished_at"] = job.finished_at.isoformat()

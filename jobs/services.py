@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import PurePath
@@ -18,12 +19,17 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts import vault
-from accounts.models import ApiClient, FlickrAccount
+from accounts.models import AccountStatus, ApiClient, FlickrAccount
+from accounts.vault import VaultError
+from flickr import catalog, ratelimit, response_cache
 from flickrhub import metrics
-from jobs import uploads
-from jobs.models import ACTIVE_STATES, FINAL_STATES, QUEUE_OF_TARGET, Job, JobState, Target
+from jobs import callbacks, job_ends, published_marks, uploads, usage
+from jobs.models import ACTIVE_STATES, FINAL_STATES, PARKED, QUEUE_OF_TARGET, Job, JobState, Priority, Target
 
 log = structlog.get_logger(__name__)
+
+# A quota slot this close counts as free.
+QUOTA_SLACK_SECONDS = 0.005
 
 
 class QueueUnavailable(Exception):
@@ -41,9 +47,11 @@ class QueueBusy(Exception):
         self.retry_after = max(1, min(300, int(settings.JOB_MAX_IN_FLIGHT_PER_CLIENT / 100 / per_second)))
 
 
-def job_publish(job: Job, *, delay_ms: int | None = None) -> None:
+def job_publish(job: Job, *, delay_ms: int | None = None, mark_later: bool = False) -> None:
     """Hands the job's message to its queue and records that it did. With RabbitMQ, publisher
-    confirms make this return only once the broker has the message."""
+    confirms make this return only once the broker has the message. `mark_later` (enqueue)
+    leaves the record to a batched UPDATE shortly after (jobs/published_marks.py says why that
+    is safe) instead of a statement of its own on the request path."""
     from jobs.tasks import ACTOR_OF_QUEUE  # the actors import the runner, which imports us
 
     actor = ACTOR_OF_QUEUE[QUEUE_OF_TARGET[Target(job.target)]]
@@ -52,6 +60,9 @@ def job_publish(job: Job, *, delay_ms: int | None = None) -> None:
         kwargs={"request_id": job.request_id},
         delay=delay_ms if delay_ms and delay_ms > 0 else None,
     )
+    if mark_later:
+        published_marks.note(job.id)
+        return
     try:
         Job.objects.mark_published(job.id)
     except DatabaseError as exc:
@@ -75,43 +86,70 @@ def job_enqueue(
     photo: UploadedFile | None = None,
     cache_max_age: int | None = None,
     paginate: bool = False,
+    priority: str = Priority.NORMAL,
+    answer_from_cache: bool = False,
 ) -> Job:
     """Accepts a Flickr call: the row is committed first, then the message is published, so a
     crash in between leaves a `queued` row that the sweeper publishes — never a message about
     a job that does not exist, and never an accepted job that nobody will run. An upload's
-    file is staged before the row is written and removed again if the job is not accepted."""
-    # A soft cap: two requests racing past it both get in, which is harmless.
-    in_flight = Job.objects.filter(client=client, state__in=ACTIVE_STATES).count()
-    if in_flight >= settings.JOB_MAX_IN_FLIGHT_PER_CLIENT:
-        raise QueueBusy(in_flight)
-    job_id = uuid.uuid4()
-    staged = uploads.stage(photo, job_id) if photo is not None else ""
-    try:
-        with transaction.atomic():
-            job = Job.objects.create(
-                id=job_id,
+    file is staged before the row is written and removed again if the job is not accepted.
+
+    With `answer_from_cache` (the caller waits for the answer), a read whose answer is in the
+    response cache is answered here: the job is written already completed from the cache, as a
+    worker would have completed it, and no message is sent."""
+    _check_in_flight(client, adding=1)
+    if answer_from_cache and photo is None and not paginate:
+        hit = _cached_answer(account=account, method=method, params=params, cache_max_age=cache_max_age)
+        if hit is not None:
+            return _job_completed_from_cache(
+                hit,
                 client=client,
                 account=account,
-                target=target,
                 method=method,
                 params=params,
                 callback_url=callback_url,
-                callback_secret_encrypted=vault.encrypt(callback_secret) if callback_secret else "",
+                callback_secret=callback_secret,
                 meta=meta,
                 request_id=request_id,
-                max_attempts=max(1, settings.JOB_RETRY_ATTEMPTS),
-                upload_name=staged,
-                upload_filename=_file_name(photo),
-                upload_size=photo.size if photo is not None else None,
-                upload_content_type=(photo.content_type or "") if photo is not None else "",
                 cache_max_age=cache_max_age,
-                paginate=paginate,
+                priority=priority,
             )
+    parked = _parks_at_once(account, method, target=target, cache_max_age=cache_max_age, paginate=paginate)
+    job_id = uuid.uuid4()
+    staged = uploads.stage(photo, job_id) if photo is not None else ""
+    try:
+        # One INSERT in autocommit is its own transaction: an atomic block around it only added
+        # a BEGIN and a COMMIT round trip. It must be committed before the publish below, so
+        # this is never called inside a transaction (ATOMIC_REQUESTS is off).
+        job = Job.objects.create(
+            id=job_id,
+            client=client,
+            account=account,
+            target=target,
+            method=method,
+            params=params,
+            callback_url=callback_url,
+            callback_secret_encrypted=vault.encrypt(callback_secret) if callback_secret else "",
+            meta=meta,
+            request_id=request_id,
+            max_attempts=max(1, settings.JOB_RETRY_ATTEMPTS),
+            upload_name=staged,
+            upload_filename=_file_name(photo),
+            upload_size=photo.size if photo is not None else None,
+            upload_content_type=(photo.content_type or "") if photo is not None else "",
+            cache_max_age=cache_max_age,
+            paginate=paginate,
+            priority=priority,
+            **_parked_fields(parked),
+        )
     except BaseException:
         uploads.unstage(staged)
         raise
     try:
-        job_publish(job)
+        if parked:
+            usage.count(client_id=client.pk, app_id=account.app_id, kind="quota_waits")
+        else:
+            job_publish(job, mark_later=True)
     except dramatiq.errors.BrokerConnectionError as exc:
         # The broker is unreachable: answer 503 and take the job back, so the caller can retry
         # knowing nothing was accepted. (If the message did reach the broker after all, the
@@ -131,6 +169,136 @@ def job_enqueue(
     return job
 
 
+def _parks_at_once(
+    account: FlickrAccount,
+    method: str,
+    *,
+    target: str,
+    cache_max_age: int | None,
+    paginate: bool,
+    short: dict[int, bool] | None = None,
+) -> bool:
+    """With fair queueing, a job whose key has no free quota slot parks in the database for
+    the dispatcher (jobs/dispatcher.py) instead of going through the queue only to find that
+    out — a flood of 10,000 jobs would otherwise stand in the queue before the jobs the
+    dispatcher releases. A read the cache may answer goes through: it may need no quota."""
+    if not settings.FLICKR_FAIR_QUEUEING:
+        return False
+    if target == Target.REST and not paginate and cache_max_age != 0 and catalog.is_cacheable(method):
+        return False
+    if short is not None and account.app_id in short:
+        return short[account.app_id]
+    answer = ratelimit.next_slot_seconds(account.app_id) > QUOTA_SLACK_SECONDS
+    if short is not None:
+        short[account.app_id] = answer
+    return answer
+
+
+def _parked_fields(parked: bool) -> dict[str, Any]:
+    return {"wait_reason": "quota", "quota_parked_at": timezone.now()} if parked else {}
+
+
+def _cached_answer(
+    *, account: FlickrAccount, method: str, params: dict[str, Any], cache_max_age: int | None
+) -> response_cache.Hit | None:
+    """The cached answer a worker would complete this REST call with, if there is one. Only
+    when the worker would get that far: a cacheable read that accepts a cached answer, for an
+    account that is active and whose token can be read (else the worker fails the job, and
+    it goes the usual way to do so)."""
+    from jobs.runner import _as_flickr_args  # the runner imports this module
+
+    if cache_max_age == 0 or not catalog.is_cacheable(method) or account.status != AccountStatus.ACTIVE:
+        return None
+    hit = response_cache.get(
+        response_cache.call_key(account.id, method, _as_flickr_args(params)), max_age=cache_max_age
+    )
+    if hit is None:
+        return None  # the worker looks again, and counts the miss
+    try:
+        account.credentials()  # what "using" the account means: it refreshes last_used_at
+    except VaultError:
+        return None
+    metrics.cache_lookup(method=method, hit=True)
+    return hit
+
+
+def _job_completed_from_cache(
+    hit: response_cache.Hit,
+    *,
+    client: ApiClient,
+    account: FlickrAccount,
+    method: str,
+    params: dict[str, Any],
+    callback_url: str,
+    callback_secret: str,
+    meta: dict[str, Any] | None,
+    request_id: str,
+    cache_max_age: int | None,
+    priority: str,
+) -> Job:
+    """Writes a job that a cache hit answers, in the state a worker serving the hit leaves it:
+    `completed` after one attempt, `from_cache` with the same returnvalue, its callback
+    scheduled and the same metrics and log lines. One INSERT, no message: publishing one for
+    the claim to drop would cost a broker confirm and two UPDATEs for nothing. Nothing is
+    left for the sweeper either: it only looks at unfinished jobs."""
+    from jobs.runner import _count  # the runner imports this module
+
+    now = timezone.now()
+    job = Job.objects.create(
+        client=client,
+        account=account,
+        target=Target.REST,
+        method=method,
+        params=params,
+        state=JobState.COMPLETED,
+        attempts=1,
+        max_attempts=max(1, settings.JOB_RETRY_ATTEMPTS),
+        # the returnvalue of runner._complete for a hit
+        result={
+            "from_cache": True,
+            "flickr": hit.flickr,
+            "observability": {"ok": True, "cached": True},
+            "cache_ttl_seconds": hit.ttl_remaining,
+        },
+        from_cache=True,
+        callback_url=callback_url,
+        callback_secret_encrypted=vault.encrypt(callback_secret) if callback_secret else "",
+        meta=meta,
+        request_id=request_id,
+        cache_max_age=cache_max_age,
+        priority=priority,
+        created_at=now,
+        updated_at=now,
+        started_at=now,
+        finished_at=now,
+    )
+    metrics.job_enqueued(queue=job.queue_name, method=method)
+    context = {
+        "job_id": str(job.id),
+        "method": method,
+        "queue": job.queue_name,
+        "user_id": str(account.user_id),
+    }
+    log.info("job_enqueued", **context)
+    log.info("job_completed", **context, attempt=1, duration_ms=0.0, from_cache=True, answered_by="web")
+    _count(job, "completed")
+    usage.count(client_id=client.pk, app_id=account.app_id, kind="answered_without_flickr")
+    callbacks.delivery_schedule(job)
+    return job
+
+
+def _check_in_flight(client: ApiClient, *, adding: int) -> None:
+    """The in-flight cap. A soft cap: two requests racing past it both get in, which is
+    harmless. Counting a client's unfinished jobs reads every one of them (10,000 index entries
+    at the default cap, on every enqueue); whether there is one at offset cap - adding stops
+    there. The exact count is read only to say it in a refusal."""
+    room = settings.JOB_MAX_IN_FLIGHT_PER_CLIENT - adding
+    unfinished = Job.objects.filter(client=client, state__in=ACTIVE_STATES).order_by()
+    if room < 0 or unfinished[room : room + 1].exists():
+        usage.count(client_id=client.pk, app_id=None, kind="rejections", n=adding)
+        raise QueueBusy(unfinished.count())
+
+
 @dataclass(frozen=True)
 class Call:
     """One validated call of a batch."""
@@ -142,15 +310,27 @@ class Call:
     callback_secret: str = ""
     meta: dict[str, Any] | None = None
     cache_max_age: int | None = None
+    priority: str = Priority.NORMAL
+    paginate: bool = False
 
 
 def jobs_enqueue_batch(*, client: ApiClient, calls: list[Call], request_id: str = "") -> list[Job]:
     """Accepts a batch of REST calls: all rows in one transaction, then one message each. If the
     broker refuses the first message, nothing is accepted (503). If it goes away part-way, the
     rest are accepted all the same: their rows are committed and the sweeper publishes them."""
-    in_flight = Job.objects.filter(client=client, state__in=ACTIVE_STATES).count()
-    if in_flight + len(calls) > settings.JOB_MAX_IN_FLIGHT_PER_CLIENT:
-        raise QueueBusy(in_flight)
+    _check_in_flight(client, adding=len(calls))
+    short: dict[int, bool] = {}  # whether each key is short of quota: asked once per batch
+    parked = [
+        _parks_at_once(
+            c.account,
+            c.method,
+            target=Target.REST,
+            cache_max_age=c.cache_max_age,
+            paginate=c.paginate,
+            short=short,
+        )
+        for c in calls
+    ]
     with transaction.atomic():
         jobs = Job.objects.bulk_create(
             [
@@ -168,13 +348,20 @@ def jobs_enqueue_batch(*, client: ApiClient, calls: list[Call], request_id: str 
                     request_id=request_id,
                     max_attempts=max(1, settings.JOB_RETRY_ATTEMPTS),
                     cache_max_age=call.cache_max_age,
+                    priority=call.priority,
+                    paginate=call.paginate,
+                    **_parked_fields(park),
                 )
-                for call in calls
+                for call, park in zip(calls, parked, strict=True)
             ]
         )
-    for index, job in enumerate(jobs):
+    waits = Counter(job.account.app_id for job, park in zip(jobs, parked, strict=True) if park)
+    for app_id, n in waits.items():
+        usage.count(client_id=client.pk, app_id=app_id, kind="quota_waits", n=n)
+    unparked = [job for job, park in zip(jobs, parked, strict=True) if not park]
+    for index, job in enumerate(unparked):
         try:
-            job_publish(job)
+            job_publish(job, mark_later=True)
         except dramatiq.errors.BrokerConnectionError as exc:
             if index == 0:
                 Job.objects.filter(pk__in=[j.pk for j in jobs], state=JobState.QUEUED).delete()
@@ -187,27 +374,21 @@ def jobs_enqueue_batch(*, client: ApiClient, calls: list[Call], request_id: str 
 
 
 def job_wait(job_id: uuid.UUID | str, seconds: float) -> Job | None:
-    """Polls a job until it ends or `seconds` pass (`?wait=`); returns its last state."""
-    started = time.monotonic()
-    deadline = started + seconds
-    while True:
-        # Only the state while polling: the whole row is read once, at the end.
-        state = Job.objects.filter(pk=job_id).values_list("state", flat=True).first()
-        left = deadline - time.monotonic()
-        if state is None or state in FINAL_STATES or left <= 0:
-            return Job.objects.select_related("account").filter(pk=job_id).first()
-        time.sleep(min(_wait_pause(time.monotonic() - started), left))
-
-
-def _wait_pause(elapsed: float) -> float:
-    """How long `job_wait` sleeps between looks. A Flickr call takes tens to hundreds of ms, so
-    the first second is polled finely (a doubling pause from 20 ms answered a 50 ms job only
-    at 140 ms); after that the pause grows, so a long wait costs few queries."""
-    if elapsed < 0.25:
-        return 0.005
-    if elapsed < 1.0:
-        return 0.02
-    return min(0.5, elapsed / 4)
+    """Waits for a job to end or `seconds` to pass (`?wait=`); returns its last state. The
+    worker that ends the job announces it (jobs/job_ends.py), which wakes this wait at once;
+    the row is read again every API_WAIT_POLL_MS all the same, so an announcement lost (Redis
+    down, a listener reconnecting) only delays the answer."""
+    deadline = time.monotonic() + seconds
+    poll = max(0.01, settings.API_WAIT_POLL_MS / 1000)
+    with job_ends.watch(job_id) as ended:
+        while True:
+            ended.clear()  # before the look: an end announced after it wakes the wait below
+            # Only the state while waiting: the whole row is read once, at the end.
+            state = Job.objects.filter(pk=job_id).values_list("state", flat=True).first()
+            left = deadline - time.monotonic()
+            if state is None or state in FINAL_STATES or left <= 0:
+                return Job.objects.select_related("account").filter(pk=job_id).first()
+            ended.wait(min(poll, left))
 
 
 def _file_name(photo: UploadedFile | None) -> str:
@@ -255,8 +436,12 @@ def jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
     # 1. Committed but never published (the process died between commit and publish). A
     #    confirmed publish is durable in RabbitMQ, so published jobs are not touched: a long
     #    backlog must not be duplicated.
+    #    Jobs parked for quota are the dispatcher's to publish.
     counts["queued"] = _publish_unpublished(
-        Job.objects.filter(state=JobState.QUEUED, published_at__isnull=True, created_at__lt=stale), now
+        Job.objects.filter(state=JobState.QUEUED, published_at__isnull=True, created_at__lt=stale).exclude(
+            PARKED
+        ),
+        now,
     )
     # 2. Retries and waits (quota slots) due before the next sweep, whose message was never
     #    handed over: long waits are kept in the database, not as delayed messages held by a
@@ -297,7 +482,7 @@ def jobs_recover_embedded() -> int:
     now = timezone.now()
     Job.objects.filter(state=JobState.RUNNING).update(lease_until=now)
     count = 0
-    for job in Job.objects.filter(state__in=[*ACTIVE_STATES]).order_by("created_at"):
+    for job in Job.objects.filter(state__in=[*ACTIVE_STATES]).exclude(PARKED).order_by("created_at"):
         delay_ms = None
         if job.state == JobState.RETRYING and job.next_attempt_at and job.next_attempt_at > now:
             delay_ms = int((job.next_attempt_at - now).total_seconds() * 1000)

@@ -83,7 +83,9 @@ def test_revoke_stops_the_account_and_erases_its_token(operator, world):
 
 def test_a_new_client_shows_its_key_once(operator, world):
     response = operator.post(
-        "/admin/accounts/apiclient/add/", {"name": "gamma", "is_active": "on"}, follow=True
+        "/admin/accounts/apiclient/add/",
+        {"name": "gamma", "is_active": "on", "quota_weight": "1"},
+        follow=True,
     )
     key = re.search(r"(fh_[A-Za-z0-9]+_[A-Za-z0-9_-]+)", page(response)).group(1)
     client = ApiClient.objects.get(name="gamma")

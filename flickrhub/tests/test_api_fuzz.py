@@ -67,6 +67,7 @@ def test_the_schema_lists_every_endpoint_behind_the_api_key():
     assert operations == {
         ("POST", "/api/v1/flickr/rest"),
         ("POST", "/api/v1/flickr/batch"),
+        ("GET", "/api/v1/usage"),
         ("GET", "/api/v1/flickr/jobs/{job_id}"),
         ("POST", "/api/v1/flickr/jobs/status"),
         ("GET", "/api/v1/flickr/callbacks/secret"),

@@ -8,6 +8,7 @@ import dramatiq
 import pytest
 
 from conftest import run_queued_jobs
+from jobs import published_marks
 from jobs.models import Job
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
@@ -125,6 +126,7 @@ def test_a_broker_lost_part_way_keeps_the_batch_for_the_sweeper(world, stub_brok
     monkeypatch.setattr("jobs.tasks.flickr_rest.send_with_options", flaky)
     response = post(world.alpha, {"calls": [call(world.alpha.accounts[0], n) for n in range(5)]})
     assert response.status_code == 202
+    published_marks.flush()
     assert Job.objects.filter(published_at__isnull=True).count() == 3
 
     monkeypatch.setattr("jobs.tasks.flickr_rest.send_with_options", real)

@@ -7,6 +7,7 @@ from datetime import timedelta
 import dramatiq
 from django.utils import timezone
 
+from jobs import published_marks
 from jobs.models import Job, JobState
 from jobs.services import job_enqueue, jobs_recover_embedded, jobs_sweep
 
@@ -65,6 +66,7 @@ def test_the_sweeper_publishes_a_job_committed_but_never_published(world, stub_b
 
 def test_the_sweeper_leaves_published_jobs_in_a_long_queue_alone(world, stub_broker):
     job = make_job(world)
+    published_marks.flush()
     Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(hours=1))
     assert jobs_sweep() == {"queued": 0, "retrying": 0, "running": 0}
     assert stub_broker.queues["flickr_rest"].qsize() == 1

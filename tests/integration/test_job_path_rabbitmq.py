@@ -107,3 +107,29 @@ def test_an_unreachable_broker_is_a_503_and_no_job_is_left_behind(make_hub, worl
     assert response.json()["error"]["code"] == "ERR_QUEUE_UNAVAILABLE"
     assert response.headers["Retry-After"]
     assert Job.objects.count() == 0
+
+
+def test_a_wait_is_woken_by_a_worker_in_another_process(make_hub, world):
+    # The waiting gunicorn process hears of the end through Redis, not by reading the row
+    # again: with the safety-net look only every 10 s, every answer comes well before it.
+    hub = make_hub(API_WAIT_POLL_MS="10000")
+    hub.start_web()
+    hub.start_worker("flickr_rest")
+    user_id = str(world.alpha.accounts[0].user_id)
+
+    def waited(n: str) -> float:
+        started = time.monotonic()
+        response = requests.post(
+            f"{hub.url}/api/v1/flickr/rest?wait=30",
+            json={"method": "flickr.test.echo", "params": {"w": n}, "user_id": user_id},
+            headers={"Authorization": f"Bearer {world.alpha.key}"},
+            timeout=40,
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["data"]["returnvalue"]["flickr"]["w"]["_content"] == n
+        return time.monotonic() - started
+
+    waited("warm-up")  # the worker's first job also waits for the worker to be ready
+    took = [waited(str(i)) for i in range(6)]
+    print(f"\n?wait answers in {', '.join(f'{t * 1000:.0f}' for t in took)} ms")
+    assert max(took) < 5.0, took

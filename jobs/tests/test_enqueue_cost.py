@@ -1,0 +1,81 @@
+"""What an enqueue costs the database, and that the cheaper path keeps its promises: a job
+whose message went out is recorded as published (so a long queue is not published twice), and
+one a worker has already taken up is left for the sweeper as before."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from jobs import published_marks
+from jobs.models import Job, JobState
+from jobs.services import jobs_sweep
+
+URL = "/api/v1/flickr/rest"
+
+
+def body(client, **params):
+    return {"method": "flickr.test.echo", "params": params, "user_id": str(client.accounts[0].user_id)}
+
+
+def test_an_enqueue_makes_four_queries(world, stub_broker, django_assert_max_num_queries):
+    api = world.alpha.api()
+    assert api.post(URL, body(world.alpha), format="json").status_code == 202  # last_used_at set
+    # the API key, the account, the in-flight cap, the INSERT: nothing after the broker's confirm
+    with django_assert_max_num_queries(4):
+        response = api.post(URL, body(world.alpha), format="json")
+    assert response.status_code == 202
+    assert stub_broker.queues["flickr_rest"].qsize() == 2
+
+
+def test_the_in_flight_cap_counts_only_to_the_cap_and_names_the_count(world, stub_broker, settings):
+    settings.JOB_MAX_IN_FLIGHT_PER_CLIENT = 3
+    api = world.alpha.api()
+    for _ in range(3):
+        assert api.post(URL, body(world.alpha), format="json").status_code == 202
+    refused = api.post(URL, body(world.alpha), format="json")
+    assert refused.status_code == 429
+    assert "You have 3 unfinished jobs" in refused.json()["error"]["message"]
+    assert world.beta.api().post(URL, body(world.beta), format="json").status_code == 202
+
+
+def test_published_jobs_are_recorded_so_a_long_queue_is_not_published_twice(world, stub_broker):
+    job_id = world.alpha.api().post(URL, body(world.alpha), format="json").json()["data"]["job_id"]
+    assert published_marks.flush() == 1
+    Job.objects.filter(pk=job_id).update(created_at=timezone.now() - timedelta(hours=1))
+    assert jobs_sweep()["queued"] == 0
+    assert stub_broker.queues["flickr_rest"].qsize() == 1
+
+
+def test_a_job_a_worker_took_up_before_the_record_is_left_for_the_sweeper(world, stub_broker):
+    job_id = world.alpha.api().post(URL, body(world.alpha), format="json").json()["data"]["job_id"]
+    # A worker claims it and puts it back to wait in the database, all before the marks are
+    # written: the wait must stay visible to the sweeper (published_at NULL).
+    run = Job.objects.claim(job_id, lease_seconds=60, takeover=False)
+    assert Job.objects.postpone(run, reason="quota", at=timezone.now())
+    assert published_marks.flush() == 0
+    job = Job.objects.get(pk=job_id)
+    assert (job.state, job.published_at) == (JobState.RETRYING, None)
+    assert jobs_sweep()["retrying"] == 1
+
+
+def test_a_process_that_dies_before_the_record_costs_at_most_a_second_message(world, stub_broker, settings):
+    job_id = world.alpha.api().post(URL, body(world.alpha), format="json").json()["data"]["job_id"]
+    published_marks.discard()  # the process died with the mark unwritten
+    settings.JOB_REPUBLISH_AFTER_SECONDS = 0
+    assert jobs_sweep()["queued"] == 1
+    assert stub_broker.queues["flickr_rest"].qsize() == 2  # the claim runs it once (test_claim_and_sweep)
+    assert Job.objects.filter(pk=job_id, published_at__isnull=False).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_web_process_records_published_jobs_within_a_second(world, stub_broker, monkeypatch):
+    monkeypatch.setattr(published_marks, "background", True)
+    job_id = world.alpha.api().post(URL, body(world.alpha), format="json").json()["data"]["job_id"]
+    deadline = time.monotonic() + 3
+    while not Job.objects.filter(pk=job_id, published_at__isnull=False).exists():
+        assert time.monotonic() < deadline, "not recorded by the marks thread"
+        time.sleep(0.05)
