@@ -10,6 +10,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from queue import Queue
 from typing import Any
 
 import dramatiq
@@ -141,9 +142,18 @@ def _no_background_sweeper(settings: Any, monkeypatch: Any) -> Iterator[None]:
 @pytest.fixture
 def stub_broker() -> Iterator[dramatiq.Broker]:
     broker = dramatiq.get_broker()
-    broker.flush_all()
+    _empty_queues(broker)
     yield broker
+    _empty_queues(broker)
+
+
+def _empty_queues(broker: Any) -> None:
+    """Gives every queue a fresh, empty `Queue`. `flush_all()` alone is not enough: a message a
+    stopped worker had taken but not acked stays counted as unfinished (the stub's consumer
+    cannot requeue it), and every later `join` of that queue would wait out its timeout."""
     broker.flush_all()
+    for name in list(broker.queues):
+        broker.queues[name] = Queue()
 
 
 @pytest.fixture
