@@ -219,7 +219,7 @@ def _fresh_flickr_state(settings: Any) -> Iterator[None]:
     the quota is out of the way unless a test sets one."""
     from django.core.cache import cache
 
-    from flickr import ratelimit
+    from flickr import breaker, ratelimit
 
     def forget() -> None:
         # On Redis only this run's keys: `clear()` would flush the whole database. A test that
@@ -232,6 +232,7 @@ def _fresh_flickr_state(settings: Any) -> Iterator[None]:
         # Apart: a dead Redis above must not leave one test's quota state to the next.
         with contextlib.suppress(Exception):
             ratelimit.reset()
+        breaker._reset_at.clear()
 
     settings.FLICKR_QUOTA_PER_HOUR = 36_000_000
     forget()

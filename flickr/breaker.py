@@ -30,6 +30,11 @@ log = structlog.get_logger(__name__)
 
 # While a probe is out, the others look again after this long.
 PROBE_WAIT_SECONDS = 2.0
+# A success through a closed circuit only has to reset the failure count. A process that
+# reset it this recently, and has recorded no failure since, skips that (two Redis round trips
+# per call otherwise); a process resets it at once after a failure of its own.
+RESET_INTERVAL_SECONDS = 1.0
+_reset_at: dict[int, float] = {}
 
 
 class State(enum.StrEnum):
@@ -83,10 +88,16 @@ def release_probe(app_id: int, *, job_id: str) -> None:
 
 
 @or_else("breaker", None)
-def record_success(app_id: int) -> None:
+def record_success(app_id: int, *, through_closed: bool = False) -> None:
+    """A call with this app's key got Flickr's answer. `through_closed`: the circuit was closed
+    when the call was let through (it was not the half-open circuit's probe)."""
+    now = time.monotonic()
+    if through_closed and now - _reset_at.get(app_id, -RESET_INTERVAL_SECONDS) < RESET_INTERVAL_SECONDS:
+        return
     failures_key, open_key, probe_key = _keys(app_id)
     was_open = cache.get(open_key) is not None
     cache.delete_many([failures_key, open_key, probe_key])
+    _reset_at[app_id] = now
     if was_open:
         log.warning("circuit_closed", flickr_app_id=app_id)
 
@@ -94,6 +105,7 @@ def record_success(app_id: int) -> None:
 @or_else("breaker", None)
 def record_failure(app_id: int, *, key_disabled: bool = False) -> None:
     """A retryable failure (or, with `key_disabled`, Flickr's code 100) for this app's key."""
+    _reset_at.pop(app_id, None)
     failures_key, open_key, probe_key = _keys(app_id)
     cache.add(failures_key, 0, timeout=None)
     try:
@@ -122,4 +134,5 @@ def record_failure(app_id: int, *, key_disabled: bool = False) -> None:
 
 @or_else("breaker", None)
 def reset(app_id: int) -> None:
+    _reset_at.pop(app_id, None)
     cache.delete_many(list(_keys(app_id)))

@@ -19,7 +19,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -125,9 +125,20 @@ class WorkerOpsMiddleware(dramatiq.Middleware):
 
 def record_attempt(*, job_id: str, number: int, duration_ms: float | None, exception: Any) -> None:
     from flickrhub.models import AttemptOutcome, JobAttempt
-    from jobs.models import Job, JobState
+    from jobs.models import Job, JobState, last_transition
 
-    row = Job.objects.filter(pk=job_id).values("state", "error", "started_at", "attempts").first()
+    seen = last_transition.get()
+    row: Mapping[str, Any] | None
+    if exception is None and seen is not None and seen.job_id == job_id:
+        # The run's own transition says how the attempt ended; no need to read the row back.
+        row = {
+            "state": seen.state,
+            "error": seen.error,
+            "started_at": seen.started_at,
+            "attempts": number - 1 if seen.gave_back else number,
+        }
+    else:
+        row = Job.objects.filter(pk=job_id).values("state", "error", "started_at", "attempts").first()
     if row is None:
         return
     if exception is not None:

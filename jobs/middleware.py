@@ -19,7 +19,10 @@ class JobContextMiddleware(dramatiq.Middleware):
     worker process (leases let one process at a time do each)."""
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        from jobs.models import last_transition
+
         structlog.contextvars.clear_contextvars()
+        last_transition.set(None)
         structlog.contextvars.bind_contextvars(
             request_id=message.kwargs.get("request_id") or None,
             job_id=message.args[0] if message.args else None,

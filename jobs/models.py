@@ -9,6 +9,8 @@ both run it: the second finds the row no longer in the state it expects and stan
 from __future__ import annotations
 
 import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,6 +62,25 @@ PARKED = Q(state__in=[JobState.QUEUED, JobState.RETRYING], wait_reason="quota", 
 FINAL_STATES = (JobState.COMPLETED, JobState.FAILED)
 
 
+@dataclass(frozen=True)
+class Transition:
+    """The last transition this run applied to its job: what the attempt log records, known
+    without reading the row back."""
+
+    job_id: str
+    state: str
+    error: dict[str, Any] | None
+    # The attempt was given back (a wait for quota, the circuit or an identical call, or the
+    # next page of a walk): the job's next run takes the same attempt number.
+    gave_back: bool
+    started_at: datetime | None
+
+
+# Set by every transition of a running job; each message starts with it cleared
+# (jobs/middleware.py), so it never speaks for another message's job.
+last_transition: ContextVar[Transition | None] = ContextVar("last_transition", default=None)
+
+
 class JobQuerySet(models.QuerySet["Job"]):
     def claim(self, job_id: uuid.UUID | str, *, lease_seconds: int, takeover: bool) -> Job | None:
         """Moves a job to `running` for one worker and returns it, or None if it is not ours
@@ -98,7 +119,19 @@ class JobQuerySet(models.QuerySet["Job"]):
     def _finish(self, job: Job, **fields: Any) -> bool:
         """Applies a transition only if this run still holds the job."""
         fields["updated_at"] = timezone.now()
-        return bool(self.filter(pk=job.pk, state=JobState.RUNNING, run_token=job.run_token).update(**fields))
+        mine = self.filter(pk=job.pk, state=JobState.RUNNING, run_token=job.run_token)
+        applied = bool(mine.update(**fields))
+        if applied:
+            last_transition.set(
+                Transition(
+                    job_id=str(job.pk),
+                    state=fields["state"],
+                    error=fields.get("error"),
+                    gave_back="attempts" in fields,
+                    started_at=job.started_at,
+                )
+            )
+        return applied
 
     def complete(self, job: Job, *, result: dict[str, Any], from_cache: bool = False, **fields: Any) -> bool:
         return self._finish(
@@ -246,6 +279,8 @@ class Job(models.Model):
     objects = JobQuerySet.as_manager()
     # Set by `claim` (not stored): this run took the job over from one that never finished.
     taken_over = False
+    # Set by the runner (not stored): this run's call is the half-open circuit's probe.
+    circuit_probe = False
 
     class Meta:
         ordering = ["-created_at"]

@@ -217,6 +217,7 @@ def _gate(job: Job, *, coalescing_key: str | None) -> bool:
         allowed = _fifo_slot(job, coalescing_key=coalescing_key)
     if not allowed and verdict.probe:
         breaker.release_probe(app_id, job_id=str(job.id))
+    job.circuit_probe = verdict.probe
     return allowed
 
 
@@ -313,9 +314,10 @@ def _called(job: Job, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         elif error.error_class is ErrorClass.KEY_DISABLED:
             breaker.record_failure(app_id, key_disabled=True)
         else:
-            breaker.record_success(app_id)  # Flickr answered: it is up, whatever it said
+            # Flickr answered: it is up, whatever it said.
+            breaker.record_success(app_id, through_closed=not job.circuit_probe)
         raise
-    breaker.record_success(app_id)
+    breaker.record_success(app_id, through_closed=not job.circuit_probe)
     return answer
 
 

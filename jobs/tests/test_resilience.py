@@ -232,6 +232,22 @@ def test_the_circuit_opens_after_consecutive_failures_and_a_probe_closes_it(sett
         assert breaker.check(app_id, job_id="other").allowed
 
 
+def test_failures_separated_by_successes_never_open_the_circuit(settings, world):
+    # Successes through a closed circuit skip the reset while nothing failed since the last
+    # one; after a failure the next success resets at once, so only a run counts.
+    settings.BREAKER_FAILURE_THRESHOLD = 2
+    app_id = world.alpha.accounts[0].app_id
+    for _ in range(5):
+        breaker.record_success(app_id, through_closed=True)
+        breaker.record_failure(app_id)
+        breaker.record_success(app_id, through_closed=True)
+        breaker.record_success(app_id, through_closed=True)
+    assert breaker.state(app_id) == breaker.State.CLOSED
+    breaker.record_failure(app_id)
+    breaker.record_failure(app_id)
+    assert breaker.state(app_id) == breaker.State.OPEN, "two in a row do"
+
+
 def test_a_failed_probe_opens_the_circuit_again(settings, world):
     settings.BREAKER_FAILURE_THRESHOLD = 1
     settings.BREAKER_COOLDOWN_SECONDS = 10
