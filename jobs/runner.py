@@ -24,7 +24,7 @@ from flickr.errors import ErrorClass, FlickrError
 from flickrhub import metrics, obs
 from jobs import archive, callbacks, dispatcher, job_ends, pagination, uploads, usage
 from jobs.models import ACTIVE_STATES, Job, JobState, Target
-from jobs.services import job_publish
+from jobs.services import QUOTA_SLACK_SECONDS, job_publish
 
 log = structlog.get_logger(__name__)
 
@@ -35,8 +35,6 @@ SHORT_DELAY_SECONDS = 60
 # A follower of an identical call in flight looks at the leader again after about this long.
 COALESCE_POLL_SECONDS = 0.25
 PARKED_FOLLOW_SECONDS = 2.0
-# A reserved quota slot this close is taken now rather than waited for.
-QUOTA_SLACK_SECONDS = 0.005
 # How long a parked leader of identical calls keeps them following it (it releases them when
 # it ends; they look at it again meanwhile).
 PARKED_HOLD_SECONDS = 300

@@ -28,7 +28,8 @@ from jobs.models import ACTIVE_STATES, FINAL_STATES, PARKED, QUEUE_OF_TARGET, Jo
 
 log = structlog.get_logger(__name__)
 
-# A quota slot this close counts as free.
+# A quota slot this close counts as free: taken now rather than waited for (here and in
+# jobs/runner.py).
 QUOTA_SLACK_SECONDS = 0.005
 
 

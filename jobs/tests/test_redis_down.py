@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import itertools
 import json
-import socket
 import time
 
 import pytest
-from django.test import override_settings
 
 from conftest import run_queued_jobs
 from flickr import breaker, ratelimit, response_cache, shared_state
@@ -21,33 +19,6 @@ from jobs.models import Job, JobState
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
 URL = "/api/v1/flickr/rest"
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def redis_down():
-    url = f"redis://127.0.0.1:{closed_port()}/0"
-    caches = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": url,
-            "KEY_PREFIX": "redis-down-test",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
-        }
-    }
-    embedded, ratelimit._backend = ratelimit._backend, None  # built afresh, on Redis
-    shared_state.reset()
-    try:
-        with override_settings(REDIS_URL=url, CACHES=caches):
-            yield url
-    finally:
-        ratelimit._backend = embedded
-        shared_state.reset()
 
 
 @pytest.fixture

@@ -3,16 +3,13 @@ lost word only delays it; and a read already in the cache is answered without a 
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
 import pytest
-from django.test import override_settings
 from django.utils import timezone
 
 from conftest import run_queued_jobs
-from flickr import ratelimit, shared_state
 from jobs.models import Job, JobState
 from jobs.models_callbacks import CallbackDelivery
 
@@ -64,30 +61,6 @@ def test_an_end_nobody_announced_is_seen_at_the_next_look(world, stub_broker, se
     response = world.alpha.api().get(f"/api/v1/flickr/jobs/{job_id}?wait=10")
     assert response.status_code == 200 and response.json()["data"]["state"] == "completed"
     assert time.monotonic() - started < 2.0
-
-
-@pytest.fixture
-def redis_down():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"redis://127.0.0.1:{port}/0"
-    caches = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": url,
-            "KEY_PREFIX": "wait-redis-down-test",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
-        }
-    }
-    embedded, ratelimit._backend = ratelimit._backend, None
-    shared_state.reset()
-    try:
-        with override_settings(REDIS_URL=url, CACHES=caches):
-            yield url
-    finally:
-        ratelimit._backend = embedded
-        shared_state.reset()
 
 
 def test_with_redis_down_a_wait_still_answers(world, stub_broker, stub_worker, settings, redis_down):
