@@ -7,7 +7,11 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from accounts.models import ApiClient, FlickrAccount, Invitation, hash_invitation_token
+from accounts.models import ApiClient, FlickrAccount, FlickrApp, Invitation, hash_invitation_token
+from flickrhub import sqlrows
+
+# An account with its Flickr app, read on every enqueue (flickrhub/sqlrows.py says why by hand).
+_ACCOUNT_APP = sqlrows.Join((FlickrAccount, "a"), (FlickrApp, "p", "a.app"))
 
 
 def account_for_client(*, client: ApiClient, user_id: str) -> FlickrAccount | None:
@@ -17,7 +21,16 @@ def account_for_client(*, client: ApiClient, user_id: str) -> FlickrAccount | No
         parsed = uuid.UUID(str(user_id))
     except (ValueError, AttributeError, TypeError):
         return None
-    return FlickrAccount.objects.select_related("app").filter(client=client, user_id=parsed).first()
+    table = _ACCOUNT_APP.table
+    sql = (
+        f"SELECT {_ACCOUNT_APP.columns()} FROM {table(FlickrAccount)} a"  # noqa: S608 (quoted names; values are parameters)
+        f' JOIN {table(FlickrApp)} p ON p."id" = a."app_id" WHERE a."client_id" = %s AND a."user_id" = %s'
+    )
+    params = [sqlrows.param(ApiClient, "pk", client.pk), sqlrows.param(FlickrAccount, "user_id", parsed)]
+    account = _ACCOUNT_APP.first(sql, params)
+    if account is not None:
+        FlickrAccount._meta.get_field("client").set_cached_value(account, client)  # type: ignore[union-attr]
+    return account
 
 
 def clients_linkable_by(user: Any) -> QuerySet[ApiClient]:

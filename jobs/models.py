@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.models import ApiClient, FlickrAccount
+from accounts.models import ApiClient, FlickrAccount, FlickrApp
+from flickrhub import sqlrows
 
 # Models of their own modules, registered in this app by being imported here.
 from jobs.models_callbacks import CallbackAttempt, CallbackDelivery, CallbackSecret  # noqa: F401
@@ -90,21 +91,28 @@ class JobQuerySet(models.QuerySet["Job"]):
         finish comes back with `taken_over` set: that run may have sent its call already."""
         now = timezone.now()
         token = uuid.uuid4()
+        lease_until = now + timedelta(seconds=lease_seconds)
+        if connection.vendor == "postgresql":
+            job = _claim_in_one_statement(job_id, token=token, now=now, lease_until=lease_until)
+            if job is not None:
+                return job
         fields: dict[str, Any] = {
             "state": JobState.RUNNING,
             "run_token": token,
             "attempts": F("attempts") + 1,
             "started_at": now,
-            "lease_until": now + timedelta(seconds=lease_seconds),
+            "lease_until": lease_until,
             "next_attempt_at": None,
             "wait_reason": "",
             "updated_at": now,
         }
         taken_over = False
-        updated = self.filter(pk=job_id, state__in=[JobState.QUEUED, JobState.RETRYING]).update(**fields)
+        updated = 0
+        if connection.vendor != "postgresql":  # PostgreSQL tried this claim above
+            updated = self.filter(pk=job_id, state__in=[JobState.QUEUED, JobState.RETRYING]).update(**fields)
         if not updated:
             # Only when the usual claim fails (a duplicate or redelivered message) is a run that
-            # never finished looked for, so the common path stays one UPDATE.
+            # never finished looked for, so the common path stays one statement.
             abandoned = Q(state=JobState.RUNNING, lease_until__lt=now)
             if takeover:
                 abandoned |= Q(state=JobState.RUNNING)
@@ -112,7 +120,8 @@ class JobQuerySet(models.QuerySet["Job"]):
             taken_over = bool(updated)
         if not updated:
             return None
-        job = self.select_related("account__app", "client").get(pk=job_id)
+        job = job_with_relations(job_id)
+        assert job is not None  # this run holds it now: nothing else deletes a running job
         job.taken_over = taken_over
         return job
 
@@ -360,3 +369,41 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+# A job with its account, the account's Flickr app and its client: what a worker needs to run
+# it, read with one hand-written SELECT (flickrhub/sqlrows.py says why).
+_JOB_RELATIONS = sqlrows.Join(
+    (Job, "j"), (FlickrAccount, "a", "j.account"), (FlickrApp, "p", "a.app"), (ApiClient, "c", "j.client")
+)
+
+
+def _relations_from(source: str) -> str:
+    """`SELECT <job, account, app, client> FROM <source> j JOIN …` (`source`: a table or a CTE)."""
+    table = _JOB_RELATIONS.table
+    return (
+        f"SELECT {_JOB_RELATIONS.columns()} FROM {source} j"  # noqa: S608 (quoted names; values are parameters)
+        f' JOIN {table(FlickrAccount)} a ON a."id" = j."account_id"'
+        f' JOIN {table(FlickrApp)} p ON p."id" = a."app_id"'
+        f' JOIN {table(ApiClient)} c ON c."id" = j."client_id"'
+    )
+
+
+def job_with_relations(job_id: uuid.UUID | str) -> Job | None:
+    """The job with its account, app and client set, or None."""
+    sql = _relations_from(_JOB_RELATIONS.table(Job)) + ' WHERE j."id" = %s'
+    return _JOB_RELATIONS.first(sql, [sqlrows.param(Job, "pk", job_id)])
+
+
+def _claim_in_one_statement(
+    job_id: uuid.UUID | str, *, token: uuid.UUID, now: datetime, lease_until: datetime
+) -> Job | None:
+    """PostgreSQL: the usual claim (queued or retrying → running) and the read of the job with
+    its relations in one statement, an UPDATE … RETURNING inside a WITH."""
+    queued = f"""UPDATE {_JOB_RELATIONS.table(Job)} SET "state" = %s, "run_token" = %s,
+        "attempts" = "attempts" + 1, "started_at" = %s, "lease_until" = %s,
+        "next_attempt_at" = NULL, "wait_reason" = '', "updated_at" = %s
+        WHERE "id" = %s AND "state" IN (%s, %s) RETURNING *"""  # noqa: S608 (quoted names)
+    params = [JobState.RUNNING.value, token, now, lease_until, now, sqlrows.param(Job, "pk", job_id)]
+    params += [JobState.QUEUED.value, JobState.RETRYING.value]
+    return _JOB_RELATIONS.first(f"WITH claimed AS ({queued}) " + _relations_from("claimed"), params)

@@ -42,6 +42,29 @@ def test_the_in_flight_cap_counts_only_to_the_cap_and_names_the_count(world, stu
     assert world.beta.api().post(URL, body(world.beta), format="json").status_code == 202
 
 
+def test_the_cap_is_looked_at_about_twice_per_half_of_it_and_still_holds_exactly(
+    world, stub_broker, settings, django_assert_max_num_queries
+):
+    settings.JOB_MAX_IN_FLIGHT_PER_CLIENT = 10
+    api = world.alpha.api()
+    statuses = [api.post(URL, body(world.alpha), format="json").status_code for _ in range(10)]
+    assert statuses == [202] * 10
+    # With at most half the cap unfinished, the next enqueues read nothing for the cap: the
+    # API key, the account and the INSERT.
+    settings.JOB_MAX_IN_FLIGHT_PER_CLIENT = 20
+    api.post(URL, body(world.alpha), format="json")  # looks: 11 unfinished, more than half
+    Job.objects.filter(client=world.alpha.model).update(state=JobState.COMPLETED)
+    api.post(URL, body(world.alpha), format="json")  # looks: 1 unfinished, room for 9 more
+    with django_assert_max_num_queries(3):
+        assert api.post(URL, body(world.alpha), format="json").status_code == 202
+    settings.JOB_MAX_IN_FLIGHT_PER_CLIENT = 10
+    for _ in range(8):  # 2 unfinished, then 8 more
+        assert api.post(URL, body(world.alpha), format="json").status_code == 202
+    refused = api.post(URL, body(world.alpha), format="json")
+    assert refused.status_code == 429, "one process never passes the cap"
+    assert "You have 10 unfinished jobs" in refused.json()["error"]["message"]
+
+
 def test_published_jobs_are_recorded_so_a_long_queue_is_not_published_twice(world, stub_broker):
     job_id = world.alpha.api().post(URL, body(world.alpha), format="json").json()["data"]["job_id"]
     assert published_marks.flush() == 1
