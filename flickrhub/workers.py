@@ -124,6 +124,7 @@ class WorkerOpsMiddleware(dramatiq.Middleware):
 
 
 def record_attempt(*, job_id: str, number: int, duration_ms: float | None, exception: Any) -> None:
+    from flickrhub import sqlrows
     from flickrhub.models import AttemptOutcome, JobAttempt
     from jobs.models import Job, JobState, last_transition
 
@@ -150,7 +151,7 @@ def record_attempt(*, job_id: str, number: int, duration_ms: float | None, excep
             AttemptOutcome(row["state"]) if row["state"] in AttemptOutcome.values else AttemptOutcome.ERROR
         )
         error = row["error"] if outcome in (AttemptOutcome.FAILED, AttemptOutcome.RETRYING) else None
-    JobAttempt.objects.create(
+    attempt = JobAttempt(
         job_id=job_id,
         number=number,
         outcome=outcome,
@@ -160,6 +161,7 @@ def record_attempt(*, job_id: str, number: int, duration_ms: float | None, excep
         duration_ms=duration_ms,
         worker=worker_id(),
     )
+    sqlrows.insert(attempt)  # one per job run: the statement is not compiled each time
 
 
 class Heartbeat(threading.Thread):

@@ -128,8 +128,11 @@ class JobQuerySet(models.QuerySet["Job"]):
     def _finish(self, job: Job, **fields: Any) -> bool:
         """Applies a transition only if this run still holds the job."""
         fields["updated_at"] = timezone.now()
-        mine = self.filter(pk=job.pk, state=JobState.RUNNING, run_token=job.run_token)
-        applied = bool(mine.update(**fields))
+        mine = {"pk": job.pk, "state": JobState.RUNNING, "run_token": job.run_token}
+        changed = sqlrows.update(Job, fields, where=mine, using=self.db)
+        if changed is None:  # an expression among the fields (attempts - 1)
+            changed = self.filter(**mine).update(**fields)
+        applied = bool(changed)
         if applied:
             last_transition.set(
                 Transition(

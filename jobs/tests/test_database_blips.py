@@ -28,7 +28,7 @@ def test_a_dropped_database_connection_is_a_503_to_retry(world, monkeypatch):
     def dropped(*args, **kwargs):
         raise OperationalError("terminating connection due to administrator command")
 
-    monkeypatch.setattr("jobs.services.Job.objects.create", dropped)
+    monkeypatch.setattr("jobs.services.sqlrows.insert", dropped)  # the job's INSERT
     response = enqueue(world)
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"

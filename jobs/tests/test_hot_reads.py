@@ -9,9 +9,12 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.selectors import account_for_client
+from flickrhub import sqlrows
+from flickrhub.models import AttemptOutcome, JobAttempt
 from jobs.models import Job, JobState, job_with_relations
 
 
@@ -90,3 +93,39 @@ def test_an_account_is_found_only_for_its_own_client_with_its_app(world, django_
     assert account_for_client(client=world.beta.model, user_id=str(mine.user_id)) is None
     assert account_for_client(client=world.alpha.model, user_id=str(uuid.uuid4())) is None
     assert account_for_client(client=world.alpha.model, user_id="not-a-uuid") is None
+
+
+def test_a_hand_written_insert_stores_the_row_the_orm_would(world):
+    fields = {
+        "client": world.alpha.model,
+        "account": world.alpha.accounts[0],
+        "method": "flickr.photos.search",
+        "params": {"text": "fjord", "tags": ["a", "b"]},
+        "meta": None,
+        "priority": "high",
+        "cache_max_age": 0,
+    }
+    by_orm = Job.objects.create(**fields)
+    by_hand = Job(**fields)
+    sqlrows.insert(by_hand)
+    assert not by_hand._state.adding
+    orm_row = Job.objects.filter(pk=by_orm.pk).values().get()
+    hand_row = Job.objects.filter(pk=by_hand.pk).values().get()
+    for name in ("id", "created_at", "updated_at"):
+        orm_row.pop(name), hand_row.pop(name)
+    assert hand_row == orm_row
+    attempt = JobAttempt(job_id=by_hand.pk, number=1, outcome=AttemptOutcome.COMPLETED, worker="w:1")
+    sqlrows.insert(attempt)  # an auto-increment id, left to the database
+    assert JobAttempt.objects.get(job_id=by_hand.pk).outcome == AttemptOutcome.COMPLETED
+
+
+def test_a_hand_written_update_leaves_expressions_and_relations_to_the_orm(world):
+    job = queued(world)
+    assert sqlrows.update(Job, {"attempts": F("attempts") + 1}, where={"pk": job.pk}) is None
+    assert sqlrows.update(Job, {"client": world.beta.model}, where={"pk": job.pk}) is None
+    assert Job.objects.get(pk=job.pk).attempts == 0, "nothing was run"
+    changed = sqlrows.update(Job, {"result": {"x": [1]}, "state": JobState.FAILED}, where={"pk": job.pk})
+    assert changed == 1
+    assert sqlrows.update(Job, {"state": JobState.FAILED}, where={"pk": job.pk, "state": "queued"}) == 0
+    stored = Job.objects.get(pk=job.pk)
+    assert (stored.result, stored.state) == ({"x": [1]}, JobState.FAILED)
