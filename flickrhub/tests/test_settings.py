@@ -66,3 +66,15 @@ def test_env_example_documents_every_variable_the_settings_read():
     documented = set(re.findall(r"^#?\s*([A-Z0-9_]+)=", example, re.MULTILINE))
     assert read, "no variables found in settings"
     assert read - documented == set(), f"undocumented in .env.example: {sorted(read - documented)}"
+
+
+@pytest.mark.django_db
+def test_every_model_change_has_its_migration():
+    # A model's index or field changed without a migration leaves the database unlike the code
+    # (the fair dispatcher's parked-jobs index once covered only retrying jobs this way).
+    from django.core.management import call_command
+
+    try:
+        call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+    except SystemExit as exit_:
+        pytest.fail(f"models changed without a migration (manage.py makemigrations): exit {exit_.code}")
