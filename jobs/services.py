@@ -257,7 +257,7 @@ def _job_completed_from_cache(
     from jobs.runner import _count  # the runner imports this module
 
     now = timezone.now()
-    job = Job.objects.create(
+    job = Job(
         client=client,
         account=account,
         target=Target.REST,
@@ -285,6 +285,7 @@ def _job_completed_from_cache(
         started_at=now,
         finished_at=now,
     )
+    sqlrows.insert(job)
     metrics.job_enqueued(queue=job.queue_name, method=method)
     context = {
         "job_id": str(job.id),
