@@ -293,11 +293,12 @@ class BenchStack:
                 self._clients[name] = self._world(self.production_env(), name=name)
         return self._clients
 
-    def seed(self, count: int, prefix: str, *, embedded: bool) -> None:
-        """`count` queued jobs written (and, in production, published) by `bench.seed`."""
+    def seed(self, count: int, prefix: str, *, embedded: bool, **overrides: str) -> None:
+        """`count` queued jobs written (and, in production, published) by `bench.seed`, with
+        the hub's settings `overrides` (e.g. JOB_RETRY_ATTEMPTS, written into each row)."""
         world = self.embedded_world if embedded else self.world
         args = ["--user-id", world["user_id"], "--count", str(count), "--prefix", prefix]
-        env = self.embedded_env() if embedded else self.production_env()
+        env = self.embedded_env(**overrides) if embedded else self.production_env(**overrides)
         subprocess.run(
             [sys.executable, "-m", "bench.seed", *args, *([] if embedded else ["--publish"])],
             cwd=ROOT,
