@@ -96,11 +96,14 @@ class Part:
 
 
 class Join:
+    """A model and the models its foreign keys lead to, read side by side in one row."""
+
     def __init__(self, *parts: tuple[Any, ...]) -> None:
         self.parts = tuple(Part(*part) for part in parts)
+        # Per vendor: the SELECT list.
+        self._columns: dict[str, str] = {}
         # Per (database alias, vendor): the converters of every part's fields. The backend's
         # converters are methods of one thread's connection; they read only settings.
-        self._columns: dict[str, str] = {}
         self._converters: dict[tuple[str, str], list[list[list[tuple[Converter, Any]]]]] = {}
 
     def columns(self, connection: BaseDatabaseWrapper | None = None) -> str:
