@@ -42,10 +42,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             if request.headers.get("Authorization"):
                 raise exceptions.AuthenticationFailed("The Authorization header must be 'Bearer <API key>'.")
             return None
-        client = _CLIENT.first(
-            f'SELECT {_CLIENT.columns()} FROM {_CLIENT.table(ApiClient)} c WHERE c."key_hash" = %s',  # noqa: S608
-            [hash_api_key(key)],
-        )
+        client = _CLIENT.first(_CLIENT.select() + ' WHERE c."key_hash" = %s', [hash_api_key(key)])
         if client is None or not client.is_active:
             raise exceptions.AuthenticationFailed("The API key is not valid or has been revoked.")
         now = timezone.now()

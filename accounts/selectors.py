@@ -21,11 +21,7 @@ def account_for_client(*, client: ApiClient, user_id: str) -> FlickrAccount | No
         parsed = uuid.UUID(str(user_id))
     except (ValueError, AttributeError, TypeError):
         return None
-    table = _ACCOUNT_APP.table
-    sql = (
-        f"SELECT {_ACCOUNT_APP.columns()} FROM {table(FlickrAccount)} a"  # noqa: S608 (quoted names; values are parameters)
-        f' JOIN {table(FlickrApp)} p ON p."id" = a."app_id" WHERE a."client_id" = %s AND a."user_id" = %s'
-    )
+    sql = _ACCOUNT_APP.select() + ' WHERE a."client_id" = %s AND a."user_id" = %s'
     params = [sqlrows.param(ApiClient, "pk", client.pk), sqlrows.param(FlickrAccount, "user_id", parsed)]
     account = _ACCOUNT_APP.first(sql, params)
     if account is not None:

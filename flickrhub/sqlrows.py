@@ -10,8 +10,7 @@ own) and `Model.from_db`, as `QuerySet` iteration does, so the instances are the
 A `Join` is a model and the models its foreign keys lead to, each under a table alias:
 
     JOB = Join((Job, "j"), (FlickrAccount, "a", "j.account"), ...)
-    sql = f"SELECT {JOB.columns()} FROM ... WHERE j.id = %s"
-    job = JOB.first(sql, [params])   # job.account is set, no second query
+    job = JOB.first(JOB.select() + " WHERE j.id = %s", [params])   # job.account set, no 2nd query
 
 `insert` and `update` are the same idea for the writes every job makes (its row at enqueue,
 its transitions, its attempt log): the values are prepared by the fields themselves
@@ -32,10 +31,13 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 Converter = Any  # (value, expression, connection) -> value
 
 
+def _field(model: type[models.Model], name: str) -> Any:
+    return model._meta.pk if name == "pk" else model._meta.get_field(name)
+
+
 def param(model: type[models.Model], field_name: str, value: Any, *, using: str = "default") -> Any:
     """`value` as a query parameter for `model.field_name` (a UUID is text on SQLite)."""
-    model_field = model._meta.pk if field_name == "pk" else model._meta.get_field(field_name)
-    return model_field.get_db_prep_value(value, connections[using])  # type: ignore[union-attr]
+    return _field(model, field_name).get_db_prep_value(value, connections[using])
 
 
 def insert(instance: models.Model, *, using: str = "default") -> None:
@@ -72,15 +74,15 @@ def update(
     qn = connection.ops.quote_name
     sets, conditions, params = [], [], []
     for name, value in values.items():
-        model_field = model._meta.get_field(name)
+        model_field = _field(model, name)
         if model_field.is_relation or hasattr(value, "resolve_expression"):
             return None
-        sets.append(f"{qn(str(model_field.column))} = %s")  # type: ignore[union-attr]
-        params.append(model_field.get_db_prep_save(value, connection))  # type: ignore[union-attr]
+        sets.append(f"{qn(model_field.column)} = %s")
+        params.append(model_field.get_db_prep_save(value, connection))
     for name, value in where.items():
-        model_field = model._meta.pk if name == "pk" else model._meta.get_field(name)
-        conditions.append(f"{qn(str(model_field.column))} = %s")  # type: ignore[union-attr]
-        params.append(model_field.get_db_prep_value(value, connection))  # type: ignore[union-attr]
+        model_field = _field(model, name)
+        conditions.append(f"{qn(model_field.column)} = %s")
+        params.append(model_field.get_db_prep_value(value, connection))
     sql = f"UPDATE {qn(model._meta.db_table)} SET {', '.join(sets)} WHERE {' AND '.join(conditions)}"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -100,8 +102,9 @@ class Join:
 
     def __init__(self, *parts: tuple[Any, ...]) -> None:
         self.parts = tuple(Part(*part) for part in parts)
-        # Per vendor: the SELECT list.
+        # Per vendor: the SELECT list; per (vendor, source): the whole SELECT … JOIN.
         self._columns: dict[str, str] = {}
+        self._selects: dict[tuple[str, str], str] = {}
         # Per (database alias, vendor): the converters of every part's fields. The backend's
         # converters are methods of one thread's connection; they read only settings.
         self._converters: dict[tuple[str, str], list[list[list[tuple[Converter, Any]]]]] = {}
@@ -119,8 +122,27 @@ class Join:
             )
         return listed
 
-    def table(self, model: type[models.Model], connection: BaseDatabaseWrapper | None = None) -> str:
-        return (connection or connections["default"]).ops.quote_name(model._meta.db_table)
+    def select(self, source: str = "", connection: BaseDatabaseWrapper | None = None) -> str:
+        """`SELECT <columns()> FROM <first part's table> <alias> JOIN …`, each later part joined
+        on the foreign key that leads to it. `source` reads the first part from elsewhere (a
+        CTE's name) instead of its table. A WHERE is for the caller to add."""
+        connection = connection or connections["default"]
+        built = self._selects.get((connection.vendor, source))
+        if built is None:
+            qn = connection.ops.quote_name
+            first = self.parts[0]
+            source_sql = source or qn(first.model._meta.db_table)
+            built = f"SELECT {self.columns(connection)} FROM {source_sql} {first.alias}"  # noqa: S608
+            models_by_alias = {part.alias: part.model for part in self.parts}
+            for part in self.parts[1:]:
+                owner_alias, _, relation = part.parent.partition(".")
+                foreign_key = _field(models_by_alias[owner_alias], relation)
+                built += (
+                    f" JOIN {qn(part.model._meta.db_table)} {part.alias} ON {part.alias}."
+                    f"{qn(foreign_key.target_field.column)} = {owner_alias}.{qn(foreign_key.column)}"
+                )
+            self._selects[(connection.vendor, source)] = built
+        return built
 
     def first(self, sql: str, params: Sequence[Any], *, using: str = "default") -> Any:
         """Runs `sql` (whose SELECT list is `columns()`) and returns the first part's instance

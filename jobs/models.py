@@ -92,10 +92,6 @@ class JobQuerySet(models.QuerySet["Job"]):
         now = timezone.now()
         token = uuid.uuid4()
         lease_until = now + timedelta(seconds=lease_seconds)
-        if connection.vendor == "postgresql":
-            job = _claim_in_one_statement(job_id, token=token, now=now, lease_until=lease_until)
-            if job is not None:
-                return job
         fields: dict[str, Any] = {
             "state": JobState.RUNNING,
             "run_token": token,
@@ -107,8 +103,12 @@ class JobQuerySet(models.QuerySet["Job"]):
             "updated_at": now,
         }
         taken_over = False
-        updated = 0
-        if connection.vendor != "postgresql":  # PostgreSQL tried this claim above
+        if connection.vendor == "postgresql":
+            job = _claim_in_one_statement(job_id, token=token, now=now, lease_until=lease_until)
+            if job is not None:
+                return job
+            updated = 0
+        else:
             updated = self.filter(pk=job_id, state__in=[JobState.QUEUED, JobState.RETRYING]).update(**fields)
         if not updated:
             # Only when the usual claim fails (a duplicate or redelivered message) is a run that
@@ -381,21 +381,11 @@ _JOB_RELATIONS = sqlrows.Join(
 )
 
 
-def _relations_from(source: str) -> str:
-    """`SELECT <job, account, app, client> FROM <source> j JOIN …` (`source`: a table or a CTE)."""
-    table = _JOB_RELATIONS.table
-    return (
-        f"SELECT {_JOB_RELATIONS.columns()} FROM {source} j"  # noqa: S608 (quoted names; values are parameters)
-        f' JOIN {table(FlickrAccount)} a ON a."id" = j."account_id"'
-        f' JOIN {table(FlickrApp)} p ON p."id" = a."app_id"'
-        f' JOIN {table(ApiClient)} c ON c."id" = j."client_id"'
-    )
-
-
 def job_with_relations(job_id: uuid.UUID | str) -> Job | None:
     """The job with its account, app and client set, or None."""
-    sql = _relations_from(_JOB_RELATIONS.table(Job)) + ' WHERE j."id" = %s'
-    return _JOB_RELATIONS.first(sql, [sqlrows.param(Job, "pk", job_id)])
+    return _JOB_RELATIONS.first(
+        _JOB_RELATIONS.select() + ' WHERE j."id" = %s', [sqlrows.param(Job, "pk", job_id)]
+    )
 
 
 def _claim_in_one_statement(
@@ -403,10 +393,10 @@ def _claim_in_one_statement(
 ) -> Job | None:
     """PostgreSQL: the usual claim (queued or retrying → running) and the read of the job with
     its relations in one statement, an UPDATE … RETURNING inside a WITH."""
-    queued = f"""UPDATE {_JOB_RELATIONS.table(Job)} SET "state" = %s, "run_token" = %s,
+    queued = f"""UPDATE {connection.ops.quote_name(Job._meta.db_table)} SET "state" = %s, "run_token" = %s,
         "attempts" = "attempts" + 1, "started_at" = %s, "lease_until" = %s,
         "next_attempt_at" = NULL, "wait_reason" = '', "updated_at" = %s
         WHERE "id" = %s AND "state" IN (%s, %s) RETURNING *"""  # noqa: S608 (quoted names)
     params = [JobState.RUNNING.value, token, now, lease_until, now, sqlrows.param(Job, "pk", job_id)]
     params += [JobState.QUEUED.value, JobState.RETRYING.value]
-    return _JOB_RELATIONS.first(f"WITH claimed AS ({queued}) " + _relations_from("claimed"), params)
+    return _JOB_RELATIONS.first(f"WITH claimed AS ({queued}) " + _JOB_RELATIONS.select("claimed"), params)
