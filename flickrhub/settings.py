@@ -447,7 +447,8 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 DATABASES["default"]["ENGINE"] = {
-    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    # django-prometheus's backend with a health check that needs no round trip (pgbackend/base.py)
+    "django.db.backends.postgresql": "flickrhub.pgbackend",
     "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
 }.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
 DRAMATIQ_BROKER["MIDDLEWARE"] = [
