@@ -243,8 +243,10 @@ class JobQuerySet(models.QuerySet["Job"]):
 
 class Job(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="jobs")
-    account = models.ForeignKey(FlickrAccount, on_delete=models.CASCADE, related_name="jobs")
+    # No index of their own: the indexes below that start with client or account serve every
+    # lookup by either (and the cascades), and each index more is work on every job write.
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="jobs", db_index=False)
+    account = models.ForeignKey(FlickrAccount, on_delete=models.CASCADE, related_name="jobs", db_index=False)
     target = models.CharField(max_length=10, choices=Target.choices, default=Target.REST)
     method = models.CharField(max_length=100)
     params = models.JSONField(default=dict, blank=True)
