@@ -220,6 +220,7 @@ def _fresh_flickr_state(settings: Any) -> Iterator[None]:
     from django.core.cache import cache
 
     from flickr import breaker, ratelimit
+    from jobs import services
 
     def forget() -> None:
         # On Redis only this run's keys: `clear()` would flush the whole database. A test that
@@ -233,6 +234,7 @@ def _fresh_flickr_state(settings: Any) -> Iterator[None]:
         with contextlib.suppress(Exception):
             ratelimit.reset()
         breaker._reset_at.clear()
+        services._slot_free_at.clear()
 
     settings.FLICKR_QUOTA_PER_HOUR = 36_000_000
     forget()

@@ -182,6 +182,13 @@ def job_enqueue(
     return job
 
 
+# A key found with a free quota slot is taken to have one for this long, so enqueues do not
+# each ask Redis: a job let through meanwhile that finds no slot is parked by its worker
+# instead (the same place, one message later).
+PARKS_LOOK_SECONDS = 0.2
+_slot_free_at: dict[int, float] = {}
+
+
 def _parks_at_once(
     account: FlickrAccount,
     method: str,
@@ -201,7 +208,12 @@ def _parks_at_once(
         return False
     if short is not None and account.app_id in short:
         return short[account.app_id]
+    now = time.monotonic()
+    if now - _slot_free_at.get(account.app_id, -PARKS_LOOK_SECONDS) < PARKS_LOOK_SECONDS:
+        return False
     answer = ratelimit.next_slot_seconds(account.app_id) > QUOTA_SLACK_SECONDS
+    if not answer:
+        _slot_free_at[account.app_id] = now
     if short is not None:
         short[account.app_id] = answer
     return answer

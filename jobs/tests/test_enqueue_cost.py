@@ -102,3 +102,32 @@ def test_the_web_process_records_published_jobs_within_a_second(world, stub_brok
     while not Job.objects.filter(pk=job_id, published_at__isnull=False).exists():
         assert time.monotonic() < deadline, "not recorded by the marks thread"
         time.sleep(0.05)
+
+
+def test_a_key_with_a_free_quota_slot_is_asked_about_once_per_look_and_a_short_key_parks(
+    world, stub_broker, settings, monkeypatch
+):
+    from flickr import ratelimit
+    from jobs import services
+
+    settings.FLICKR_FAIR_QUEUEING = True
+    asked: list[int] = []
+    real = ratelimit.next_slot_seconds
+    monkeypatch.setattr(ratelimit, "next_slot_seconds", lambda app_id: asked.append(app_id) or real(app_id))
+    monkeypatch.setattr(services, "PARKS_LOOK_SECONDS", 60.0)  # however slow this machine is
+    api = world.alpha.api()
+    for _ in range(5):
+        assert api.post(URL, body(world.alpha), format="json").status_code == 202
+    assert len(asked) == 1, "enqueues within PARKS_LOOK_SECONDS ask once"
+    assert stub_broker.queues["flickr_rest"].qsize() == 5
+
+    # The key runs short: once the look is over, enqueues ask again and park in the database.
+    settings.FLICKR_QUOTA_PER_HOUR = 1
+    settings.FLICKR_QUOTA_BURST = 0
+    ratelimit.reserve(world.alpha.accounts[0].app_id)
+    ratelimit.reserve(world.alpha.accounts[0].app_id)
+    monkeypatch.setattr(services, "PARKS_LOOK_SECONDS", 0.0)
+    parked = [api.post(URL, body(world.alpha), format="json").json()["data"]["job_id"] for _ in range(2)]
+    assert len(asked) == 3
+    assert stub_broker.queues["flickr_rest"].qsize() == 5, "parked jobs send no message"
+    assert Job.objects.filter(pk__in=parked, quota_parked_at__isnull=False).count() == 2
