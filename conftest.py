@@ -220,7 +220,7 @@ def _fresh_flickr_state(settings: Any) -> Iterator[None]:
     from django.core.cache import cache
 
     from flickr import breaker, ratelimit
-    from jobs import services
+    from jobs import services, usage
 
     def forget() -> None:
         # On Redis only this run's keys: `clear()` would flush the whole database. A test that
@@ -235,6 +235,7 @@ def _fresh_flickr_state(settings: Any) -> Iterator[None]:
             ratelimit.reset()
         breaker._reset_at.clear()
         services._slot_free_at.clear()
+        usage.discard()
 
     settings.FLICKR_QUOTA_PER_HOUR = 36_000_000
     forget()

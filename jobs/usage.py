@@ -7,12 +7,21 @@ process): the calls made to Flickr, the calls answered without Flickr (the cache
 call in flight), the jobs that had to wait for quota, and the enqueues refused by the in-flight
 cap. Counters are a few integers that expire after two hours, so nothing accumulates. A Redis
 outage loses counts, never a job.
+
+A count is not a Redis call of its own on the job's path: each process adds its counts up in
+memory and a background thread writes them all about every FLUSH_SECONDS, in one round trip.
+Reading the totals writes this process's first, so one process always sees its own counts; the
+others' arrive within FLUSH_SECONDS. A process killed outright loses at most its last second of
+counts (a clean stop writes them).
 """
 
 from __future__ import annotations
 
+import atexit
+import threading
 import time
 import uuid
+from collections import Counter
 from typing import Any
 
 import structlog
@@ -36,21 +45,69 @@ def _key(client_id: uuid.UUID | str, app_id: int, minute: int, kind: str) -> str
     return f"usage:{client_id}:{app_id}:{minute}:{kind}"
 
 
+FLUSH_SECONDS = 1.0
+_lock = threading.Lock()
+_pending: Counter[str] = Counter()
+_thread: threading.Thread | None = None
+
+
 def count(*, client_id: uuid.UUID | str, app_id: int | None, kind: str, n: int = 1) -> None:
+    """Adds `n` to this minute's counter of `kind`; written to the cache within FLUSH_SECONDS."""
+    global _thread
     assert kind in KINDS, kind
     key = _key(client_id, app_id or NO_KEY, int(time.time() // 60), kind)
+    with _lock:
+        _pending[key] += n
+        if _thread is None or not _thread.is_alive():
+            _thread = threading.Thread(target=_run, name="usage-counts", daemon=True)
+            _thread.start()
+
+
+def flush() -> None:
+    """Writes this process's counts to the cache now."""
+    with _lock:
+        counts = dict(_pending)
+        _pending.clear()
+    if not counts:
+        return
     try:
+        if hasattr(cache, "client"):  # django-redis: every counter in one pipelined round trip
+            redis = cache.client.get_client(write=True)
+            pipeline = redis.pipeline(transaction=False)
+            for key, n in counts.items():
+                name = cache.make_key(key)
+                pipeline.incrby(name, n)
+                pipeline.expire(name, _TTL_SECONDS)
+            pipeline.execute()
+        else:  # the embedded default's local memory
+            for key, n in counts.items():
+                if not cache.add(key, n, timeout=_TTL_SECONDS):
+                    cache.incr(key, n)
+    except _COUNT_ERRORS as exc:  # ValueError: a counter expired between add and incr
+        log.debug("usage_not_counted", counters=len(counts), error=type(exc).__name__)
+
+
+def discard() -> None:
+    """Forgets the counts not written yet (tests)."""
+    with _lock:
+        _pending.clear()
+
+
+def _run() -> None:
+    while True:
+        time.sleep(FLUSH_SECONDS)
         try:
-            cache.incr(key, n)  # one round trip for all but a minute's first count
-        except ValueError:  # not there yet
-            if not cache.add(key, n, timeout=_TTL_SECONDS):
-                cache.incr(key, n)
-    except _COUNT_ERRORS as exc:  # ValueError: the counter expired in between
-        log.debug("usage_not_counted", kind=kind, error=type(exc).__name__)
+            flush()
+        except Exception:  # never let the thread die: the next flush tries again
+            log.exception("usage_flush_failed")
+
+
+atexit.register(flush)  # a clean stop writes what it counted
 
 
 def last_hour(*, client_id: uuid.UUID | str, app_ids: list[int]) -> dict[int, dict[str, int]]:
     """Totals of the last WINDOW_MINUTES minutes per consumer key (NO_KEY: rejections)."""
+    flush()
     now = int(time.time() // 60)
     keys = {
         _key(client_id, app_id, minute, kind): (app_id, kind)
