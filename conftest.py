@@ -234,6 +234,7 @@ def _fresh_flickr_state(settings: Any) -> Iterator[None]:
         with contextlib.suppress(Exception):
             ratelimit.reset()
         breaker._reset_at.clear()
+        breaker._closed_seen_at.clear()
         services._slot_free_at.clear()
         usage.discard()
 

@@ -35,6 +35,12 @@ PROBE_WAIT_SECONDS = 2.0
 # per call otherwise); a process resets it at once after a failure of its own.
 RESET_INTERVAL_SECONDS = 1.0
 _reset_at: dict[int, float] = {}
+# A process that found the circuit closed lets its calls through for this long without asking
+# Redis again (a round trip before every call otherwise). A circuit opened meanwhile by other
+# processes stops this one at its own next failure, which forgets what it saw: its extra calls
+# are at most the ones it already has in flight, and any that succeed were worth making.
+CLOSED_LOOK_SECONDS = 1.0
+_closed_seen_at: dict[int, float] = {}
 
 
 class State(enum.StrEnum):
@@ -66,9 +72,13 @@ def state(app_id: int) -> State:
 @or_else("breaker", Verdict(allowed=True))
 def check(app_id: int, *, job_id: str) -> Verdict:
     """May a call be made with this app's key now? A half-open circuit lets one probe through."""
+    now = time.monotonic()
+    if now - _closed_seen_at.get(app_id, -CLOSED_LOOK_SECONDS) < CLOSED_LOOK_SECONDS:
+        return Verdict(allowed=True)
     _failures, open_key, probe_key = _keys(app_id)
     open_until = cache.get(open_key)
     if open_until is None:
+        _closed_seen_at[app_id] = now
         return Verdict(allowed=True)
     remaining = float(open_until) - time.time()
     if remaining > 0:
@@ -106,6 +116,7 @@ def record_success(app_id: int, *, through_closed: bool = False) -> None:
 def record_failure(app_id: int, *, key_disabled: bool = False) -> None:
     """A retryable failure (or, with `key_disabled`, Flickr's code 100) for this app's key."""
     _reset_at.pop(app_id, None)
+    _closed_seen_at.pop(app_id, None)
     failures_key, open_key, probe_key = _keys(app_id)
     cache.add(failures_key, 0, timeout=None)
     try:
@@ -135,4 +146,5 @@ def record_failure(app_id: int, *, key_disabled: bool = False) -> None:
 @or_else("breaker", None)
 def reset(app_id: int) -> None:
     _reset_at.pop(app_id, None)
+    _closed_seen_at.pop(app_id, None)
     cache.delete_many(list(_keys(app_id)))

@@ -10,6 +10,7 @@ from unittest import mock
 
 import dramatiq
 import pytest
+from django.core.cache import cache
 
 from accounts.models import AccountStatus
 from conftest import run_queued_jobs
@@ -230,6 +231,27 @@ def test_the_circuit_opens_after_consecutive_failures_and_a_probe_closes_it(sett
         breaker.record_success(app_id)
         assert breaker.state(app_id) == breaker.State.CLOSED
         assert breaker.check(app_id, job_id="other").allowed
+
+
+def test_a_process_that_saw_the_circuit_closed_asks_again_after_a_second_or_its_own_failure(
+    settings, world, monkeypatch
+):
+    settings.BREAKER_FAILURE_THRESHOLD = 1
+    app_id = world.alpha.accounts[0].app_id
+    clock = [1000.0]
+    monkeypatch.setattr(breaker.time, "monotonic", lambda: clock[0])
+    assert breaker.check(app_id, job_id="a").allowed
+    # Another process opens the circuit (its failure reaches the shared state, not this process).
+    _failures, open_key, _probe = breaker._keys(app_id)
+    cache.set(open_key, time.time() + 30)
+    assert breaker.check(app_id, job_id="b").allowed, "within CLOSED_LOOK_SECONDS: not asked again"
+    clock[0] += breaker.CLOSED_LOOK_SECONDS
+    assert not breaker.check(app_id, job_id="c").allowed, "asked again a second later"
+
+    breaker.reset(app_id)
+    assert breaker.check(app_id, job_id="d").allowed
+    breaker.record_failure(app_id)  # this process's own failure opens it: seen at once
+    assert not breaker.check(app_id, job_id="e").allowed
 
 
 def test_failures_separated_by_successes_never_open_the_circuit(settings, world):
