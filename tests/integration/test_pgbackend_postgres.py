@@ -17,7 +17,11 @@ pytestmark = pytest.mark.usefixtures("transactional_db")  # autocommit: the stat
 def _server() -> psycopg.Connection[Any]:
     db = connection.settings_dict
     return psycopg.connect(
-        host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"] or "postgres", dbname="postgres", autocommit=True
+        host=db["HOST"],
+        port=db["PORT"] or 5432,
+        user=db["USER"] or "postgres",
+        dbname="postgres",
+        autocommit=True,
     )
 
 
