@@ -125,6 +125,7 @@ def world(db: Any, sandbox: Sandbox) -> World:
 
 @pytest.fixture(autouse=True)
 def _no_background_sweeper(settings: Any, monkeypatch: Any) -> Iterator[None]:
+    from flickrhub import workers
     from jobs import published_marks
 
     # Tests call jobs_sweep themselves; a sweeper thread would race them.
@@ -135,8 +136,11 @@ def _no_background_sweeper(settings: Any, monkeypatch: Any) -> Iterator[None]:
     # And the quota dispatcher (run_queued_jobs plays it, in the test's transaction).
     monkeypatch.setattr("jobs.dispatcher.DispatcherThread.start", lambda self: None)
     published_marks.background = False
+    # And the thread that writes the attempt log (tests call workers.flush_attempts()).
+    monkeypatch.setattr(workers, "background_attempts", False)
     yield
     published_marks.discard()
+    workers.discard_attempts()
 
 
 @pytest.fixture

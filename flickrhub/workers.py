@@ -6,7 +6,10 @@
   WORKER_HEARTBEAT_SECONDS (which queues, how many threads, how many jobs in hand), and touches
   WORKER_HEARTBEAT_FILE if set, for a container health check that needs no database;
 - after each message that ran an attempt of a job, it records the attempt (outcome, error,
-  timings, worker) for the admin's job history;
+  timings, worker) for the admin's job history. The rows are written in batches, one INSERT
+  about every ATTEMPTS_FLUSH_SECONDS from a background thread, not a statement and commit per
+  job; a clean stop writes what is left, so only a process killed outright loses its last
+  half second of history (the jobs' own rows, the truth, are written at once as ever);
 - on SIGTERM Dramatiq stops its worker threads taking messages, waits for the jobs in hand up to
   `--worker-shutdown-timeout` (WORKER_SHUTDOWN_TIMEOUT_MS), hands prefetched messages back to
   the queue and closes its channels, so RabbitMQ redelivers anything unfinished; this middleware
@@ -15,6 +18,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import threading
@@ -26,10 +30,18 @@ from typing import Any
 import dramatiq
 import structlog
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, IntegrityError, close_old_connections, connection
 from django.utils import timezone
 
 log = structlog.get_logger(__name__)
+
+ATTEMPTS_FLUSH_SECONDS = 0.5
+_ATTEMPTS_MAX_PENDING = 10_000
+_attempts_lock = threading.Lock()
+_pending_attempts: list[Any] = []
+_attempts_thread: threading.Thread | None = None
+# The thread runs while this is true. Unit tests turn it off and call flush_attempts().
+background_attempts = True
 
 
 def worker_id() -> str:
@@ -119,12 +131,12 @@ class WorkerOpsMiddleware(dramatiq.Middleware):
             )
         else:
             log.info("worker_stopped")
+        flush_attempts()
         if self._heartbeat is not None:
             self._heartbeat.stop()
 
 
 def record_attempt(*, job_id: str, number: int, duration_ms: float | None, exception: Any) -> None:
-    from flickrhub import sqlrows
     from flickrhub.models import AttemptOutcome, JobAttempt
     from jobs.models import Job, JobState, last_transition
 
@@ -161,7 +173,73 @@ def record_attempt(*, job_id: str, number: int, duration_ms: float | None, excep
         duration_ms=duration_ms,
         worker=worker_id(),
     )
-    sqlrows.insert(attempt)  # one per job run: the statement is not compiled each time
+    _note_attempt(attempt)
+
+
+def _note_attempt(attempt: Any) -> None:
+    global _attempts_thread
+    with _attempts_lock:
+        if len(_pending_attempts) < _ATTEMPTS_MAX_PENDING:
+            _pending_attempts.append(attempt)
+        if background_attempts and (_attempts_thread is None or not _attempts_thread.is_alive()):
+            _attempts_thread = threading.Thread(target=_write_attempts, name="attempt-log", daemon=True)
+            _attempts_thread.start()
+
+
+def flush_attempts() -> int:
+    """Writes the attempts recorded so far; returns how many rows it wrote."""
+    from flickrhub.models import JobAttempt
+
+    with _attempts_lock:
+        batch = _pending_attempts[:]
+        _pending_attempts.clear()
+    if not batch:
+        return 0
+    try:
+        JobAttempt.objects.bulk_create(batch)
+        return len(batch)
+    except IntegrityError:
+        # A job deleted since its attempt (retention, a purge): write the others one by one.
+        return sum(_write_one(attempt) for attempt in batch)
+    except DatabaseError as exc:
+        log.warning("job_attempts_deferred", count=len(batch), error=type(exc).__name__)
+        with _attempts_lock:
+            _pending_attempts[:0] = batch[: max(0, _ATTEMPTS_MAX_PENDING - len(_pending_attempts))]
+        return 0
+
+
+def _write_one(attempt: Any) -> int:
+    from flickrhub import sqlrows
+
+    try:
+        sqlrows.insert(attempt)
+    except IntegrityError:
+        return 0
+    return 1
+
+
+def discard_attempts() -> None:
+    """Forgets the attempts not written yet (tests)."""
+    with _attempts_lock:
+        _pending_attempts.clear()
+
+
+def _write_attempts() -> None:
+    while background_attempts:
+        time.sleep(ATTEMPTS_FLUSH_SECONDS)
+        try:
+            flush_attempts()
+        except Exception:  # never let the thread die: the next flush tries again
+            log.exception("job_attempts_failed")
+        finally:
+            # This thread's connection is its own: give it back as a request would.
+            if connection.settings_dict.get("OPTIONS", {}).get("pool"):
+                connection.close()
+            else:
+                close_old_connections()
+
+
+atexit.register(flush_attempts)
 
 
 class Heartbeat(threading.Thread):

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import run_queued_jobs
 from flickrhub.models import JobAttempt, WorkerHeartbeat
-from flickrhub.workers import WorkerOpsMiddleware, worker_id
+from flickrhub.workers import WorkerOpsMiddleware, flush_attempts, worker_id
 from jobs.models import Job
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
@@ -52,6 +52,8 @@ def test_each_attempt_of_a_job_is_recorded_with_its_outcome(world, stub_broker, 
     world.sandbox.app.faults.add(kind="http_error", status=503, count=1)
     job_id = enqueue(world)
     run_queued_jobs(stub_broker, stub_worker)
+    assert not JobAttempt.objects.exists(), "written in a batch, not a statement per job"
+    assert flush_attempts() == 2
     attempts = list(JobAttempt.objects.filter(job_id=job_id).order_by("number"))
     assert [(a.number, a.outcome) for a in attempts] == [(1, "retrying"), (2, "completed")]
     assert attempts[0].error["code"] == "ERR_FLICKR_UNAVAILABLE"
@@ -67,6 +69,28 @@ def test_a_duplicate_message_records_no_attempt(world, stub_broker, stub_worker)
     run_queued_jobs(stub_broker, stub_worker)
     job_publish(Job.objects.get(pk=job_id))  # the job is completed: this message finds nothing to run
     run_queued_jobs(stub_broker, stub_worker)
+    flush_attempts()
+    assert JobAttempt.objects.filter(job_id=job_id).count() == 1
+
+
+def test_the_attempt_log_survives_a_database_blip_and_skips_a_deleted_job(world, stub_broker, stub_worker):
+    from unittest import mock
+
+    from django.db import OperationalError
+
+    kept, deleted = enqueue(world), enqueue(world)
+    run_queued_jobs(stub_broker, stub_worker)
+    with mock.patch.object(JobAttempt.objects, "bulk_create", side_effect=OperationalError("gone")):
+        assert flush_attempts() == 0  # kept for the next flush
+    Job.objects.filter(pk=deleted).delete()
+    assert flush_attempts() == 1
+    assert list(JobAttempt.objects.values_list("job_id", flat=True)) == [Job.objects.get(pk=kept).pk]
+
+
+def test_a_stopping_worker_writes_the_attempts_it_recorded(world, stub_broker, stub_worker):
+    job_id = enqueue(world)
+    run_queued_jobs(stub_broker, stub_worker)
+    ops_middleware(stub_broker).after_worker_shutdown(stub_broker, stub_worker)
     assert JobAttempt.objects.filter(job_id=job_id).count() == 1
 
 
