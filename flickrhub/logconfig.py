@@ -40,31 +40,53 @@ _SECRET_TEXT_RES = [
 ]
 
 # Values the vault has decrypted in this process: redacted wherever they show up, even inside
-# an exception message that quotes a URL or a body.
+# an exception message that quotes a URL or a body. A few are each looked for in a text; many
+# (a worker that has run jobs for thousands of accounts holds two per account) would make every
+# log line search for each, so then a text is scanned once instead, every window of
+# _MIN_SECRET characters looked up among the secrets' beginnings.
 _known_secrets: set[str] = set()
 _known_lock = threading.Lock()
 _KNOWN_SECRETS_MAX = 10_000
+_MIN_SECRET = 6
+_LOOK_FOR_EACH_UP_TO = 64
+# Read without the lock: replaced, never changed in place, when a secret is added.
+_few: tuple[str, ...] = ()
+_by_start: dict[str, tuple[str, ...]] = {}
 
 
 def register_secret(value: str) -> None:
     """Remember a secret so that no later log line can contain it."""
-    if not value or len(value) < 6:
+    global _few, _by_start
+    if not value or len(value) < _MIN_SECRET or value in _known_secrets:
         return
     with _known_lock:
         if len(_known_secrets) >= _KNOWN_SECRETS_MAX:
             _known_secrets.clear()
+            _by_start = {}
         _known_secrets.add(value)
+        start = value[:_MIN_SECRET]
+        _by_start[start] = (*_by_start.get(start, ()), value)
+        _few = tuple(_known_secrets) if len(_known_secrets) <= _LOOK_FOR_EACH_UP_TO else ()
+
+
+def _secrets_in(text: str) -> list[str]:
+    few = _few
+    if few or not _known_secrets:
+        return [secret for secret in few if secret in text]
+    starts, found = _by_start, set()
+    for i in range(len(text) - _MIN_SECRET + 1):
+        for secret in starts.get(text[i : i + _MIN_SECRET], ()):
+            if text.startswith(secret, i):
+                found.add(secret)
+    return list(found)
 
 
 def redact_text(text: str) -> str:
     for pattern in _SECRET_TEXT_RES:
         text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
-    if _known_secrets:
-        with _known_lock:
-            known = list(_known_secrets)
-        for secret in known:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
+    # Longest first: a secret that begins another must not leave the other's tail behind.
+    for secret in sorted(_secrets_in(text), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
     return text
 
 

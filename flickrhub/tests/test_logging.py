@@ -172,3 +172,28 @@ def test_with_debug_on_the_lines_are_readable_console_text(tmp_path):
     with pytest.raises(json.JSONDecodeError):
         json.loads(line)
     assert "oauth_token=[redacted]" in line and "n=3" in line and "tok-abcdef-1" not in line
+
+
+def test_among_thousands_of_registered_secrets_each_is_still_redacted():
+    from flickrhub import logconfig
+
+    saved = set(logconfig._known_secrets)
+    try:
+        for n in range(5000):  # a worker that has run jobs for 2,500 accounts
+            register_secret(f"72157{n:012d}-{n:016x}")
+        register_secret("72157000000000042-short")  # begins like another secret
+        text = redact_text(
+            "failed: x=72157000000004999-0000000000001387&y=1 and 72157000000000042-short, "
+            "72157000000000042-000000000000002a"
+        )
+        assert "72157000000004999" not in text and "1387" not in text
+        assert "short" not in text and "2a" not in text.split(",")[-1]
+        assert text.count("[redacted]") == 3
+        assert redact_text("nothing secret in flickr.test.echo") == "nothing secret in flickr.test.echo"
+    finally:
+        with logconfig._known_lock:
+            logconfig._known_secrets.clear()
+            logconfig._by_start = {}
+            logconfig._few = ()
+        for secret in saved:
+            register_secret(secret)
