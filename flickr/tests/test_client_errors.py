@@ -88,3 +88,23 @@ def test_refreshing_the_catalog_says_what_changed(sandbox, tmp_path):
     stale.write_text(json.dumps({"methods": {"flickr.test.echo": {"perms": "none"}}}))
     with pytest.raises(CommandError, match="differs from Flickr's reflection"):
         call_command("refresh_flickr_catalog", output=str(stale), check=True)
+
+
+def test_the_environments_proxy_settings_are_honoured_though_read_once(sandbox, creds, monkeypatch):
+    # requests reads HTTP(S)_PROXY / NO_PROXY on every call; the client reads them once per
+    # endpoint (client._environment), and must still go through the proxy they name.
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client._environment.cache_clear()
+    try:
+        error = call(creds)
+        assert (error.error_class, error.code) == (ErrorClass.RETRY, "ERR_FLICKR_UNREACHABLE")
+        assert sandbox.app.counters.calls() == [], "the call went to the proxy, not to Flickr"
+
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        client._environment.cache_clear()
+        assert client.call_rest(creds, "flickr.test.echo", {"n": "1"})["stat"] == "ok"
+    finally:
+        monkeypatch.undo()
+        client._environment.cache_clear()
