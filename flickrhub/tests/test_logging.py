@@ -8,6 +8,7 @@ import logging
 import pytest
 import structlog
 
+from flickrhub.logconfig import REDACTED as REDACTED_MARK
 from flickrhub.logconfig import redact, redact_text, register_secret
 
 
@@ -197,3 +198,19 @@ def test_among_thousands_of_registered_secrets_each_is_still_redacted():
             logconfig._few = ()
         for secret in saved:
             register_secret(secret)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x?OAUTH_TOKEN=7215-abcd&y",
+        'OAuth oauth_signature="sig%3D"',
+        "https://h/?API_KEY=ak-987654",
+        "bearer fh_a1b2c3d4_ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        "Fh key fh_a1b2c3d4_ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        "secret whsec_ABCDEFGHIJKLMNOPQRSTUV",
+        "AUTHORIZATION: OAuth realm",
+    ],
+)
+def test_every_secret_pattern_is_still_searched_whatever_the_case(text):
+    assert REDACTED_MARK in redact_text(text)
