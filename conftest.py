@@ -135,12 +135,12 @@ def _no_background_sweeper(settings: Any, monkeypatch: Any) -> Iterator[None]:
     settings.WORKER_HEARTBEAT_SECONDS = 0
     # And the quota dispatcher (run_queued_jobs plays it, in the test's transaction).
     monkeypatch.setattr("jobs.dispatcher.DispatcherThread.start", lambda self: None)
-    published_marks.background = False
+    monkeypatch.setattr(published_marks.marks, "background", False)
     # And the thread that writes the attempt log (tests call workers.flush_attempts()).
-    monkeypatch.setattr(workers, "background_attempts", False)
+    monkeypatch.setattr(workers.attempts, "background", False)
     yield
     published_marks.discard()
-    workers.discard_attempts()
+    workers.attempts.discard()
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import atexit
 import os
 import socket
 import threading
@@ -30,18 +29,14 @@ from typing import Any
 import dramatiq
 import structlog
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, close_old_connections, connection
+from django.db import DatabaseError, IntegrityError, close_old_connections
 from django.utils import timezone
+
+from flickrhub.batching import Batch
 
 log = structlog.get_logger(__name__)
 
 ATTEMPTS_FLUSH_SECONDS = 0.5
-_ATTEMPTS_MAX_PENDING = 10_000
-_attempts_lock = threading.Lock()
-_pending_attempts: list[Any] = []
-_attempts_thread: threading.Thread | None = None
-# The thread runs while this is true. Unit tests turn it off and call flush_attempts().
-background_attempts = True
 
 
 def worker_id() -> str:
@@ -173,73 +168,37 @@ def record_attempt(*, job_id: str, number: int, duration_ms: float | None, excep
         duration_ms=duration_ms,
         worker=worker_id(),
     )
-    _note_attempt(attempt)
+    attempts.note(attempt)
 
 
-def _note_attempt(attempt: Any) -> None:
-    global _attempts_thread
-    with _attempts_lock:
-        if len(_pending_attempts) < _ATTEMPTS_MAX_PENDING:
-            _pending_attempts.append(attempt)
-        if background_attempts and (_attempts_thread is None or not _attempts_thread.is_alive()):
-            _attempts_thread = threading.Thread(target=_write_attempts, name="attempt-log", daemon=True)
-            _attempts_thread.start()
-
-
-def flush_attempts() -> int:
-    """Writes the attempts recorded so far; returns how many rows it wrote."""
+def _write_attempts(batch: Batch[Any], items: list[Any]) -> int:
+    from flickrhub import sqlrows
     from flickrhub.models import JobAttempt
 
-    with _attempts_lock:
-        batch = _pending_attempts[:]
-        _pending_attempts.clear()
-    if not batch:
-        return 0
     try:
-        JobAttempt.objects.bulk_create(batch)
-        return len(batch)
+        JobAttempt.objects.bulk_create(items)
+        return len(items)
     except IntegrityError:
         # A job deleted since its attempt (retention, a purge): write the others one by one.
-        return sum(_write_one(attempt) for attempt in batch)
+        written = 0
+        for attempt in items:
+            try:
+                sqlrows.insert(attempt)
+                written += 1
+            except IntegrityError:
+                pass
+        return written
     except DatabaseError as exc:
-        log.warning("job_attempts_deferred", count=len(batch), error=type(exc).__name__)
-        with _attempts_lock:
-            _pending_attempts[:0] = batch[: max(0, _ATTEMPTS_MAX_PENDING - len(_pending_attempts))]
+        log.warning("job_attempts_deferred", count=len(items), error=type(exc).__name__)
+        batch.put_back(items)
         return 0
 
 
-def _write_one(attempt: Any) -> int:
-    from flickrhub import sqlrows
-
-    try:
-        sqlrows.insert(attempt)
-    except IntegrityError:
-        return 0
-    return 1
-
-
-def discard_attempts() -> None:
-    """Forgets the attempts not written yet (tests)."""
-    with _attempts_lock:
-        _pending_attempts.clear()
-
-
-def _write_attempts() -> None:
-    while background_attempts:
-        time.sleep(ATTEMPTS_FLUSH_SECONDS)
-        try:
-            flush_attempts()
-        except Exception:  # never let the thread die: the next flush tries again
-            log.exception("job_attempts_failed")
-        finally:
-            # This thread's connection is its own: give it back as a request would.
-            if connection.settings_dict.get("OPTIONS", {}).get("pool"):
-                connection.close()
-            else:
-                close_old_connections()
-
-
-atexit.register(flush_attempts)
+attempts: Batch[Any] = Batch(
+    "attempt-log", every=ATTEMPTS_FLUSH_SECONDS, write=_write_attempts, max_pending=10_000, database=True
+)
+# Writes the attempts recorded so far; returns how many rows it wrote.
+flush_attempts = attempts.flush
 
 
 class Heartbeat(threading.Thread):

@@ -17,8 +17,6 @@ counts (a clean stop writes them).
 
 from __future__ import annotations
 
-import atexit
-import threading
 import time
 import uuid
 from collections import Counter
@@ -30,6 +28,7 @@ from django.db.models import Count
 
 from accounts.models import ApiClient, FlickrApp
 from flickr import ratelimit, shared_state
+from flickrhub.batching import Batch
 
 log = structlog.get_logger(__name__)
 
@@ -46,30 +45,12 @@ def _key(client_id: uuid.UUID | str, app_id: int, minute: int, kind: str) -> str
 
 
 FLUSH_SECONDS = 1.0
-_lock = threading.Lock()
-_pending: Counter[str] = Counter()
-_thread: threading.Thread | None = None
 
 
-def count(*, client_id: uuid.UUID | str, app_id: int | None, kind: str, n: int = 1) -> None:
-    """Adds `n` to this minute's counter of `kind`; written to the cache within FLUSH_SECONDS."""
-    global _thread
-    assert kind in KINDS, kind
-    key = _key(client_id, app_id or NO_KEY, int(time.time() // 60), kind)
-    with _lock:
-        _pending[key] += n
-        if _thread is None or not _thread.is_alive():
-            _thread = threading.Thread(target=_run, name="usage-counts", daemon=True)
-            _thread.start()
-
-
-def flush() -> None:
-    """Writes this process's counts to the cache now."""
-    with _lock:
-        counts = dict(_pending)
-        _pending.clear()
-    if not counts:
-        return
+def _write(batch: Batch[tuple[str, int]], items: list[tuple[str, int]]) -> int:
+    counts: Counter[str] = Counter()
+    for key, n in items:
+        counts[key] += n
     try:
         if hasattr(cache, "client"):  # django-redis: every counter in one pipelined round trip
             redis = cache.client.get_client(write=True)
@@ -85,24 +66,22 @@ def flush() -> None:
                     cache.incr(key, n)
     except _COUNT_ERRORS as exc:  # ValueError: a counter expired between add and incr
         log.debug("usage_not_counted", counters=len(counts), error=type(exc).__name__)
+        return 0
+    return len(counts)
 
 
-def discard() -> None:
-    """Forgets the counts not written yet (tests)."""
-    with _lock:
-        _pending.clear()
+counts: Batch[tuple[str, int]] = Batch(
+    "usage-counts", every=FLUSH_SECONDS, write=_write, max_pending=100_000, database=False
+)
+# Writes this process's counts to the cache now.
+flush = counts.flush
+discard = counts.discard
 
 
-def _run() -> None:
-    while True:
-        time.sleep(FLUSH_SECONDS)
-        try:
-            flush()
-        except Exception:  # never let the thread die: the next flush tries again
-            log.exception("usage_flush_failed")
-
-
-atexit.register(flush)  # a clean stop writes what it counted
+def count(*, client_id: uuid.UUID | str, app_id: int | None, kind: str, n: int = 1) -> None:
+    """Adds `n` to this minute's counter of `kind`; written to the cache within FLUSH_SECONDS."""
+    assert kind in KINDS, kind
+    counts.note((_key(client_id, app_id or NO_KEY, int(time.time() // 60), kind), n))
 
 
 def last_hour(*, client_id: uuid.UUID | str, app_ids: list[int]) -> dict[int, dict[str, int]]:

@@ -96,7 +96,7 @@ def test_a_process_that_dies_before_the_record_costs_at_most_a_second_message(wo
 
 @pytest.mark.django_db(transaction=True)
 def test_the_web_process_records_published_jobs_within_a_second(world, stub_broker, monkeypatch):
-    monkeypatch.setattr(published_marks, "background", True)
+    monkeypatch.setattr(published_marks.marks, "background", True)
     job_id = world.alpha.api().post(URL, body(world.alpha), format="json").json()["data"]["job_id"]
     deadline = time.monotonic() + 3
     while not Job.objects.filter(pk=job_id, published_at__isnull=False).exists():
