@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -75,9 +76,8 @@ class Batch(Generic[T]):
             self._pending.clear()
 
     def _run(self) -> None:
-        stop = threading.Event()
         while self.background:
-            stop.wait(self.every)
+            time.sleep(self.every)
             try:
                 self.flush()
             except Exception:  # never let the thread die: the next flush tries again

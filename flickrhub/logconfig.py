@@ -49,7 +49,7 @@ _known_lock = threading.Lock()
 _KNOWN_SECRETS_MAX = 10_000
 _MIN_SECRET = 6
 _LOOK_FOR_EACH_UP_TO = 64
-# Read without the lock: replaced, never changed in place, when a secret is added.
+# Read without the lock: `_few` and each tuple in `_by_start` are replaced, never changed in place.
 _few: tuple[str, ...] = ()
 _by_start: dict[str, tuple[str, ...]] = {}
 
