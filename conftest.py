@@ -219,10 +219,11 @@ def upload_dir(settings: Any, tmp_path: Any) -> Any:
 
 @pytest.fixture(autouse=True)
 def _fresh_flickr_state(settings: Any) -> Iterator[None]:
-    """No cached answer, quota reservation or open circuit carries from one test to the next;
+    """No cached answer, quota reservation, open circuit or kept lookup carries from one test to the next;
     the quota is out of the way unless a test sets one."""
     from django.core.cache import cache
 
+    from accounts import lookups
     from flickr import breaker, ratelimit
     from jobs import services, usage
 
@@ -241,6 +242,7 @@ def _fresh_flickr_state(settings: Any) -> Iterator[None]:
         breaker._closed_seen_at.clear()
         services._slot_free_at.clear()
         usage.discard()
+        lookups.forget()  # a rolled-back row sends no signal
 
     settings.FLICKR_QUOTA_PER_HOUR = 36_000_000
     forget()

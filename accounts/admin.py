@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from accounts import lookups
 from accounts.models import ApiClient, FlickrAccount, FlickrApp, Invitation
 from accounts.services import account_check_token, account_revoke, invitation_path, invitation_url
 
@@ -98,6 +99,7 @@ class ApiClientAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke the selected clients' keys")
     def revoke(self, request: HttpRequest, queryset: Any) -> None:
         count = queryset.update(is_active=False)
+        lookups.forget()  # an update sends no signal
         self.message_user(request, f"Revoked {count} client(s).")
 
 

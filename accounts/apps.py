@@ -13,7 +13,16 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and API clients"
 
     def ready(self) -> None:
-        from accounts import schema  # noqa: F401  (registers the API key's OpenAPI scheme)
+        from django.db.models.signals import post_delete, post_save
+
+        from accounts import lookups, schema  # noqa: F401  (schema registers the API key's OpenAPI scheme)
+        from accounts.models import ApiClient, FlickrAccount, FlickrApp
+
+        # A change this process makes to a client, an account or an app is seen by its next
+        # request at once; other processes see it within API_LOOKUP_CACHE_SECONDS.
+        for model in (ApiClient, FlickrAccount, FlickrApp):
+            for signal in (post_save, post_delete):
+                signal.connect(lookups.forget_all, sender=model, dispatch_uid=f"lookups-{model.__name__}")
 
         for name in OAUTH_LIBRARY_LOGGERS:
             logging.getLogger(name).setLevel(logging.INFO)

@@ -7,23 +7,28 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from accounts import lookups
 from accounts.models import ApiClient, FlickrAccount, FlickrApp, Invitation, hash_invitation_token
 from flickrhub import sqlrows
 
 # An account with its Flickr app, read on every enqueue (flickrhub/sqlrows.py says why by hand).
 _ACCOUNT_APP = sqlrows.Join((FlickrAccount, "a"), (FlickrApp, "p", "a.app"))
+# It is kept for a moment in each process (accounts/lookups.py), by client and user_id.
+ACCOUNTS = "accounts"
 
 
 def account_for_client(*, client: ApiClient, user_id: str) -> FlickrAccount | None:
     """The client's account with this `user_id`, or None — for an unknown id, a malformed id
-    and another client's id alike, so an answer never reveals that an id exists."""
+    and another client's id alike, so an answer never reveals that an id exists. What it finds
+    may be up to API_LOOKUP_CACHE_SECONDS old (accounts/lookups.py): for the enqueue paths,
+    whose worker reads the account again."""
     try:
         parsed = uuid.UUID(str(user_id))
     except (ValueError, AttributeError, TypeError):
         return None
     sql = _ACCOUNT_APP.select() + ' WHERE a."client_id" = %s AND a."user_id" = %s'
     params = [sqlrows.param(ApiClient, "pk", client.pk), sqlrows.param(FlickrAccount, "user_id", parsed)]
-    account = _ACCOUNT_APP.first(sql, params)
+    account = lookups.remembered(ACCOUNTS, (client.pk, parsed), lambda: _ACCOUNT_APP.first(sql, params))
     if account is not None:
         FlickrAccount._meta.get_field("client").set_cached_value(account, client)  # type: ignore[union-attr]
     return account

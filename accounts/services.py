@@ -12,11 +12,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import flickr_oauth, pending, vault
+from accounts import flickr_oauth, lookups, pending, vault
 from accounts.flickr_oauth import Failure, OAuthFailure
 from accounts.models import AccountStatus, ApiClient, FlickrAccount, FlickrApp, Invitation
 from accounts.pending import PendingAuthorization
 from accounts.problems import LinkError, Problem
+from accounts.selectors import ACCOUNTS
 
 log = structlog.get_logger(__name__)
 
@@ -99,19 +100,22 @@ def account_mark_needs_relink(*, account_id: int, reason: str) -> None:
     FlickrAccount.objects.filter(pk=account_id, status=AccountStatus.ACTIVE).update(
         status=AccountStatus.NEEDS_RELINK, status_reason=reason[:300]
     )
+    lookups.forget(ACCOUNTS)  # an update sends no signal
 
 
 def account_revoke(*, account_ids: list[int], reason: str = "Revoked by an operator.") -> int:
     """Stops the hub using these accounts and erases their tokens: revoking cannot be undone,
     only a new link brings an account back (with its user_id). Flickr itself offers no call
     to revoke a token; the person can remove the app at flickr.com/services/auth/list.gne."""
-    return FlickrAccount.objects.filter(pk__in=account_ids).update(
+    count = FlickrAccount.objects.filter(pk__in=account_ids).update(
         status=AccountStatus.REVOKED,
         status_reason=reason[:300],
         oauth_token_encrypted="",
         oauth_token_secret_encrypted="",
         updated_at=timezone.now(),
     )
+    lookups.forget(ACCOUNTS)  # an update sends no signal
+    return count
 
 
 @dataclass(frozen=True)

@@ -338,6 +338,9 @@ API_MAX_WAIT_SECONDS = env.int("API_MAX_WAIT_SECONDS", default=60)
 # A `?wait=` is woken when its job ends (jobs/job_ends.py); it also reads the job again this
 # often, in case that announcement was lost (Redis down).
 API_WAIT_POLL_MS = env.int("API_WAIT_POLL_MS", default=1000)
+# How long each process keeps an API key's client and an account it read (accounts/lookups.py):
+# a revoked key or account is refused by the other processes at most this much later. 0: off.
+API_LOOKUP_CACHE_SECONDS = env.float("API_LOOKUP_CACHE_SECONDS", default=1.0)
 # The most items a paginated walk ("paginate": true) may gather into one result.
 PAGINATE_MAX_ITEMS = env.int("PAGINATE_MAX_ITEMS", default=20_000)
 # Failed jobs' messages kept in RabbitMQ's flickr_dlq queue (oldest dropped beyond it).

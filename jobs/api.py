@@ -29,7 +29,7 @@ from jobs.serializers import (
     JobStatusInput,
     JobStatusOutput,
 )
-from jobs.services import QueueBusy, QueueUnavailable, job_enqueue, job_wait
+from jobs.services import AccountGone, QueueBusy, QueueUnavailable, job_enqueue, job_wait
 from jobs.uploads import UploadMultiPartParser
 
 ERROR_ENVELOPE = enveloped("ErrorEnvelope", None)
@@ -170,13 +170,20 @@ class EnqueueApi(APIView):
 
 @contextmanager
 def accepting(claim: idempotency.Claim) -> Iterator[None]:
-    """Around the enqueue: a refused request frees its Idempotency-Key, and a full or
-    unreachable queue becomes the API's 429 or 503."""
+    """Around the enqueue: a refused request frees its Idempotency-Key, a full or unreachable
+    queue becomes the API's 429 or 503, and an account deleted meanwhile its 404."""
     try:
         yield
     except (QueueBusy, QueueUnavailable) as exc:
         idempotency.release(claim)
         raise queue_refusal(exc) from None
+    except AccountGone:
+        idempotency.release(claim)
+        raise ApiError(
+            status_code=404,
+            code="ERR_TOKEN_NOT_FOUND",
+            message="token_not_found: the account was unlinked as this request came; nothing was accepted",
+        ) from None
     except BaseException:
         idempotency.release(claim)
         raise

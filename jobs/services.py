@@ -15,11 +15,11 @@ import dramatiq
 import structlog
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts import vault
+from accounts import lookups, vault
 from accounts.models import AccountStatus, ApiClient, FlickrAccount
 from accounts.vault import VaultError
 from flickr import catalog, ratelimit, response_cache
@@ -46,6 +46,11 @@ QUOTA_SLACK_SECONDS = 0.005
 
 class QueueUnavailable(Exception):
     """The broker did not take the message; the job was not accepted."""
+
+
+class AccountGone(Exception):
+    """The account (or its API client) was deleted after the request read it: its job's INSERT
+    failed on the foreign key, and nothing was accepted."""
 
 
 class QueueBusy(Exception):
@@ -155,6 +160,9 @@ def job_enqueue(
             **_parked_fields(parked),
         )
         sqlrows.insert(job)  # Job.objects.create without compiling the INSERT each time
+    except IntegrityError:
+        uploads.unstage(staged)
+        raise _account_gone() from None
     except BaseException:
         uploads.unstage(staged)
         raise
@@ -383,30 +391,11 @@ def jobs_enqueue_batch(*, client: ApiClient, calls: list[Call], request_id: str 
         )
         for c in calls
     ]
-    with transaction.atomic():
-        jobs = Job.objects.bulk_create(
-            [
-                Job(
-                    client=client,
-                    account=call.account,
-                    target=Target.REST,
-                    method=call.method,
-                    params=call.params,
-                    callback_url=call.callback_url,
-                    callback_secret_encrypted=vault.encrypt(call.callback_secret)
-                    if call.callback_secret
-                    else "",
-                    meta=call.meta,
-                    request_id=request_id,
-                    max_attempts=max(1, settings.JOB_RETRY_ATTEMPTS),
-                    cache_max_age=call.cache_max_age,
-                    priority=call.priority,
-                    paginate=call.paginate,
-                    **_parked_fields(park),
-                )
-                for call, park in zip(calls, parked, strict=True)
-            ]
-        )
+    try:
+        with transaction.atomic():
+            jobs = _batch_rows(client, calls, parked, request_id)
+    except IntegrityError:
+        raise _account_gone() from None
     waits = Counter(job.account.app_id for job, park in zip(jobs, parked, strict=True) if park)
     for app_id, n in waits.items():
         usage.count(client_id=client.pk, app_id=app_id, kind="quota_waits", n=n)
@@ -423,6 +412,39 @@ def jobs_enqueue_batch(*, client: ApiClient, calls: list[Call], request_id: str 
             break
     log.info("jobs_enqueued", count=len(jobs), queue="flickr_rest")
     return jobs
+
+
+def _batch_rows(client: ApiClient, calls: list[Call], parked: list[bool], request_id: str) -> list[Job]:
+    return Job.objects.bulk_create(
+        [
+            Job(
+                client=client,
+                account=call.account,
+                target=Target.REST,
+                method=call.method,
+                params=call.params,
+                callback_url=call.callback_url,
+                callback_secret_encrypted=vault.encrypt(call.callback_secret) if call.callback_secret else "",
+                meta=call.meta,
+                request_id=request_id,
+                max_attempts=max(1, settings.JOB_RETRY_ATTEMPTS),
+                cache_max_age=call.cache_max_age,
+                priority=call.priority,
+                paginate=call.paginate,
+                **_parked_fields(park),
+            )
+            for call, park in zip(calls, parked, strict=True)
+        ]
+    )
+
+
+def _account_gone() -> AccountGone:
+    """A job's INSERT failed on its foreign keys: its account or client was deleted since this
+    process read it, maybe from what accounts/lookups.py kept. Forgets what was kept, so the
+    caller's next request reads again and is told the account is unknown."""
+    lookups.forget()
+    log.info("job_enqueue_account_gone")
+    return AccountGone()
 
 
 def job_wait(job_id: uuid.UUID | str, seconds: float) -> Job | None:
