@@ -70,6 +70,46 @@ def update(
 ) -> int | None:
     """`UPDATE model SET values WHERE where` (all equalities) and the number of rows changed,
     or None — nothing run — when a value is an expression or a relation: the ORM does those."""
+    built = _update_sql(model, values, where, using)
+    if built is None:
+        return None
+    with connections[using].cursor() as cursor:
+        cursor.execute(*built)
+        return int(cursor.rowcount)
+
+
+def update_returning(
+    model: type[models.Model],
+    values: dict[str, Any],
+    where: dict[str, Any],
+    *,
+    returning: str,
+    using: str = "default",
+) -> list[Any] | None:
+    """As `update`, and the field `returning` of each row changed, as the rows hold it after
+    the UPDATE (converted as a queryset would)."""
+    built = _update_sql(model, values, where, using)
+    if built is None:
+        return None
+    connection = connections[using]
+    model_field = _field(model, returning)
+    sql, params = built
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {connection.ops.quote_name(model_field.column)}", params)
+        rows = cursor.fetchall()
+    expression = model_field.get_col(model._meta.db_table)
+    converters = connection.ops.get_db_converters(expression) + model_field.get_db_converters(connection)
+    out = []
+    for (value,) in rows:
+        for converter in converters:
+            value = converter(value, expression, connection)
+        out.append(value)
+    return out
+
+
+def _update_sql(
+    model: type[models.Model], values: dict[str, Any], where: dict[str, Any], using: str
+) -> tuple[str, list[Any]] | None:
     connection = connections[using]
     qn = connection.ops.quote_name
     sets, conditions, params = [], [], []
@@ -84,9 +124,7 @@ def update(
         conditions.append(f"{qn(model_field.column)} = %s")
         params.append(model_field.get_db_prep_value(value, connection))
     sql = f"UPDATE {qn(model._meta.db_table)} SET {', '.join(sets)} WHERE {' AND '.join(conditions)}"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return int(cursor.rowcount)
+    return sql, params
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,7 @@ class EnqueueApi(APIView):
                 paginate=bool(fields.get("paginate")),
                 priority=fields.get("priority") or (Priority.HIGH if wait > 0 else Priority.NORMAL),
                 answer_from_cache=wait > 0,
+                awaited=wait > 0,
             )
         status_url = request.build_absolute_uri(reverse("job-detail", args=[job.id]))
         accepted = {
@@ -235,7 +236,10 @@ def _accepted(
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     if wait > 0:
-        job = ended if ended is not None and ended.state in FINAL_STATES else job_wait(job_id, wait)
+        if ended is not None and ended.state in FINAL_STATES:
+            job: Job | None = ended
+        else:  # the job was written awaited, unless this answer replays an earlier request's
+            job = job_wait(job_id, wait, awaited=not replayed)
         if job is not None and job.state in FINAL_STATES:
             return envelope(request, {**accepted, **JobStatusOutput.of(job)}, headers=headers)
     return envelope(request, accepted, status.HTTP_202_ACCEPTED, headers=headers)

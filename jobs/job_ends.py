@@ -12,6 +12,9 @@ truth; a lost announcement only makes the answer that much later.
   from a thread started at its first wait, and wakes its own waiters. One shared channel rather
   than one per job: a per-job SUBSCRIBE would cost each waiting request a connection of its
   own, and ids of jobs nobody waits for are dropped in the listener for a few microseconds.
+- Only the ends of jobs a request waits for are PUBLISHed: their rows are `awaited` (the
+  enqueue with `?wait` writes it, a status read with `?wait` sets it before its first look).
+  The ends of the other jobs, most of them, cost no Redis round trip.
 - While Redis is down (flickr/shared_state.py) announcing is skipped, the listener retries
   every few seconds, and waits fall back to the poll: `?wait` still answers, later.
 """
@@ -41,10 +44,11 @@ _subscribed = threading.Event()
 SUBSCRIBE_WAIT_SECONDS = 0.5
 
 
-def announce(job_id: uuid.UUID | str) -> None:
-    """Says that `job_id` has ended: call after the end is committed."""
+def announce(job_id: uuid.UUID | str, *, publish: bool = True) -> None:
+    """Says that `job_id` has ended: call after the end is committed. `publish=False` (nobody
+    waits for the job: its row is not `awaited`) tells only this process's own waiters."""
     _wake(str(job_id))
-    if _redis() is not None:
+    if publish and _redis() is not None:
         _publish(str(job_id))
 
 

@@ -129,10 +129,13 @@ class JobQuerySet(models.QuerySet["Job"]):
         """Applies a transition only if this run still holds the job."""
         fields["updated_at"] = timezone.now()
         mine = {"pk": job.pk, "state": JobState.RUNNING, "run_token": job.run_token}
-        changed = sqlrows.update(Job, fields, where=mine, using=self.db)
-        if changed is None:  # an expression among the fields (attempts - 1)
-            changed = self.filter(**mine).update(**fields)
-        applied = bool(changed)
+        # The row's `awaited` as the transition finds it: a request that starts waiting takes
+        # the row's lock for its own UPDATE first, or reads the job's end after this one.
+        awaited = sqlrows.update_returning(Job, fields, where=mine, returning="awaited", using=self.db)
+        if awaited is None:  # an expression among the fields (attempts - 1)
+            awaited = [True] * self.filter(**mine).update(**fields)
+        applied = bool(awaited)
+        job.awaited = any(awaited)
         if applied:
             last_transition.set(
                 Transition(
@@ -281,6 +284,10 @@ class Job(models.Model):
     # "paginate": true — the walk over every page, and how far it got.
     paginate = models.BooleanField(default=False)
     progress = models.JSONField(null=True, blank=True, editable=False)
+    # A request waits for the job's end (`?wait=`): the worker that ends it announces it on Redis
+    # for the waiting web process (jobs/job_ends.py). Set by the enqueue, or by a status read
+    # that waits, before it looks at the row.
+    awaited = models.BooleanField(default=False, editable=False)
     run_token = models.UUIDField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)

@@ -353,7 +353,7 @@ def _complete(
         # Whether the Flickr call's log event reached the external log sink (OBS_API_URL).
         result["observability"] = obs.call_report(job_id=str(job.id))
     if Job.objects.complete(job, result=result, from_cache=from_cache, **fields):
-        job_ends.announce(job.id)
+        job_ends.announce(job.id, publish=job.awaited)
         uploads.unstage(job.upload_name)
         log.info("job_completed", duration_ms=_ms_since(job.started_at), from_cache=from_cache)
         _count(job, "completed")
@@ -453,7 +453,7 @@ def _handle_failure(job: Job, error: FlickrError) -> None:
             message="Flickr reports the API key disabled or expired (code 100); an operator must act.",
         )
     if Job.objects.fail(job, error=details):
-        job_ends.announce(job.id)
+        job_ends.announce(job.id, publish=job.awaited)
         uploads.unstage(job.upload_name)
         log.warning(
             "job_failed",

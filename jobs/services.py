@@ -105,6 +105,7 @@ def job_enqueue(
     paginate: bool = False,
     priority: str = Priority.NORMAL,
     answer_from_cache: bool = False,
+    awaited: bool = False,
 ) -> Job:
     """Accepts a Flickr call: the row is committed first, then the message is published, so a
     crash in between leaves a `queued` row that the sweeper publishes — never a message about
@@ -113,7 +114,8 @@ def job_enqueue(
 
     With `answer_from_cache` (the caller waits for the answer), a read whose answer is in the
     response cache is answered here: the job is written already completed from the cache, as a
-    worker would have completed it, and no message is sent."""
+    worker would have completed it, and no message is sent. `awaited`: the caller waits for the
+    job's end (`job_wait`), so its worker announces it."""
     _check_in_flight(client, adding=1)
     if answer_from_cache and photo is None and not paginate:
         hit = _cached_answer(account=account, method=method, params=params, cache_max_age=cache_max_age)
@@ -157,6 +159,7 @@ def job_enqueue(
             cache_max_age=cache_max_age,
             paginate=paginate,
             priority=priority,
+            awaited=awaited,
             **_parked_fields(parked),
         )
         sqlrows.insert(job)  # Job.objects.create without compiling the INSERT each time
@@ -447,14 +450,22 @@ def _account_gone() -> AccountGone:
     return AccountGone()
 
 
-def job_wait(job_id: uuid.UUID | str, seconds: float) -> Job | None:
+def job_wait(job_id: uuid.UUID | str, seconds: float, *, awaited: bool = False) -> Job | None:
     """Waits for a job to end or `seconds` to pass (`?wait=`); returns its last state. The
     worker that ends the job announces it (jobs/job_ends.py), which wakes this wait at once;
     the row is read again every API_WAIT_POLL_MS all the same, so an announcement lost (Redis
-    down, a listener reconnecting) only delays the answer."""
+    down, a listener reconnecting) only delays the answer.
+
+    A worker announces only the ends of jobs marked `awaited` (most jobs have nobody waiting,
+    and each announcement is a Redis round trip): the enqueue marks the jobs it will wait for
+    (`awaited=True` here), any other wait marks its job first. Marked before the first look,
+    and both are UPDATEs of the row, so the worker's end either comes after the mark and is
+    announced, or before it and is found by the look."""
     deadline = time.monotonic() + seconds
     poll = max(0.01, settings.API_WAIT_POLL_MS / 1000)
     with job_ends.watch(job_id) as ended:
+        if not awaited:
+            Job.objects.filter(pk=job_id, state__in=ACTIVE_STATES, awaited=False).update(awaited=True)
         while True:
             ended.clear()  # before the look: an end announced after it wakes the wait below
             # The whole row at each look: one statement, and the look that finds the job ended

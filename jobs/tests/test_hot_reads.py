@@ -129,3 +129,24 @@ def test_a_hand_written_update_leaves_expressions_and_relations_to_the_orm(world
     assert sqlrows.update(Job, {"state": JobState.FAILED}, where={"pk": job.pk, "state": "queued"}) == 0
     stored = Job.objects.get(pk=job.pk)
     assert (stored.result, stored.state) == ({"x": [1]}, JobState.FAILED)
+
+
+def test_a_hand_written_update_returns_a_field_as_the_rows_hold_it_after(world):
+    job = queued(world)
+    Job.objects.filter(pk=job.pk).update(awaited=True)
+    back = sqlrows.update_returning(
+        Job, {"state": JobState.FAILED}, where={"pk": job.pk}, returning="awaited"
+    )
+    assert back == [True]  # a bool, not SQLite's 1
+    assert (
+        sqlrows.update_returning(
+            Job, {"state": "queued"}, where={"pk": job.pk, "state": "queued"}, returning="awaited"
+        )
+        == []
+    )
+    assert (
+        sqlrows.update_returning(Job, {"attempts": F("attempts") + 1}, where={"pk": job.pk}, returning="id")
+        is None
+    )
+    changed_at = sqlrows.update_returning(Job, {"attempts": 3}, where={"pk": job.pk}, returning="updated_at")
+    assert changed_at == [Job.objects.get(pk=job.pk).updated_at]  # an aware datetime, as the ORM's

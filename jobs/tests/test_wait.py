@@ -159,3 +159,17 @@ def test_an_account_needing_relink_is_not_answered_from_the_cache(world, stub_br
     response = world.alpha.api().post(f"{URL}?wait=10", search(world.alpha), format="json")
     assert response.status_code == 200
     assert response.json()["data"]["error"]["code"] == "ERR_FLICKR_RELINK_REQUIRED"
+
+
+# ------------------------------------------------------------------ who is told of an end
+
+
+def test_a_job_is_marked_awaited_by_its_enqueue_wait_or_a_later_status_wait(world, stub_broker, settings):
+    settings.API_WAIT_POLL_MS = 50
+    quiet = world.alpha.api().post(URL, body(world.alpha), format="json").json()["data"]["job_id"]
+    assert Job.objects.get(pk=quiet).awaited is False  # nobody waits: its end is not announced
+    waited = world.alpha.api().post(f"{URL}?wait=0.1", body(world.alpha), format="json").json()["data"]
+    assert Job.objects.get(pk=waited["job_id"]).awaited is True
+    status = world.alpha.api().get(f"/api/v1/flickr/jobs/{quiet}?wait=0.1")
+    assert status.status_code == 202
+    assert Job.objects.get(pk=quiet).awaited is True

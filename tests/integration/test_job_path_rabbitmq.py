@@ -133,3 +133,53 @@ def test_a_wait_is_woken_by_a_worker_in_another_process(make_hub, world):
     took = [waited(str(i)) for i in range(6)]
     print(f"\n?wait answers in {', '.join(f'{t * 1000:.0f}' for t in took)} ms")
     assert max(took) < 5.0, took
+
+
+def test_only_the_ends_someone_waits_for_are_announced_and_a_later_wait_is_woken(make_hub, world):
+    """A worker announces a job's end on Redis only if a request waits for it: the enqueue's
+    own `?wait`, or a status read with `?wait` that came while the job ran (the look every
+    10 s would be far too late)."""
+    import redis
+    from django.conf import settings
+
+    from jobs import job_ends
+
+    hub = make_hub(API_WAIT_POLL_MS="10000")
+    hub.start_web()
+    hub.start_worker("flickr_rest")
+    user_id = str(world.alpha.accounts[0].user_id)
+    auth = {"Authorization": f"Bearer {world.alpha.key}"}
+    listener = redis.Redis.from_url(settings.REDIS_URL).pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(job_ends._channel())
+    try:
+        quiet = [
+            enqueue(hub, world.alpha.key, user_id, params={"n": str(n)}).json()["data"]["job_id"]
+            for n in range(5)
+        ]
+        for job_id in quiet:
+            wait_for_state(hub, world.alpha.key, job_id, {"completed"})
+        waited = requests.post(
+            f"{hub.url}/api/v1/flickr/rest?wait=30",
+            json={"method": "flickr.test.echo", "user_id": user_id},
+            headers=auth,
+            timeout=40,
+        ).json()["data"]
+        assert waited["state"] == "completed"
+
+        world.sandbox.app.faults.add("latency", method="flickr.test.echo", count=1, ms=1500)
+        slow = enqueue(hub, world.alpha.key, user_id).json()["data"]["job_id"]
+        started = time.monotonic()
+        status = requests.get(f"{hub.url}/api/v1/flickr/jobs/{slow}?wait=30", headers=auth, timeout=40)
+        took = time.monotonic() - started
+        assert status.json()["data"]["state"] == "completed"
+        assert took < 5.0, f"the status wait answered after {took:.1f} s: the end was not announced"
+
+        heard = set()
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            message = listener.get_message(timeout=0.2)
+            if message is not None:
+                heard.add(message["data"].decode())
+        assert heard == {waited["job_id"], slow}
+    finally:
+        listener.close()
