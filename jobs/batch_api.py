@@ -18,7 +18,7 @@ from jobs import idempotency
 from jobs.api import ERROR_ENVELOPE, ERRORS, accepting
 from jobs.models import Priority, Target
 from jobs.serializers import EnqueueInput, EnqueueOutput
-from jobs.services import Call, jobs_enqueue_batch
+from jobs.services import AccountGone, Call, jobs_enqueue_batch
 
 BATCH_MAX_CALLS = 500
 
@@ -65,7 +65,14 @@ class BatchApi(APIView):
                 headers={"Idempotent-Replayed": "true"},
             )
         with accepting(claim):
-            jobs = jobs_enqueue_batch(client=client, calls=calls, request_id=request_id_of(request))
+            try:
+                jobs = jobs_enqueue_batch(client=client, calls=calls, request_id=request_id_of(request))
+            except AccountGone:
+                # An account was deleted since it was read (maybe a second ago, from what
+                # accounts/lookups.py keeps, now forgotten): checked again, the calls that name
+                # it are refused with their index, as for any unknown account.
+                calls = _validated_calls(request, client)
+                jobs = jobs_enqueue_batch(client=client, calls=calls, request_id=request_id_of(request))
         accepted = {
             "jobs": [
                 {

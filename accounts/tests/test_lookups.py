@@ -112,7 +112,8 @@ def test_a_batch_for_an_account_deleted_meanwhile_writes_nothing(world, stub_bro
     response = world.alpha.api().post(
         "/api/v1/flickr/batch", data=json.dumps({"calls": calls}), content_type="application/json"
     )
-    assert response.status_code == 404, response.content
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["details"] == ["calls[1].user_id: not one of your linked accounts"]
     assert not Job.objects.filter(client=world.alpha.model).exists()
 
 
