@@ -341,6 +341,10 @@ API_WAIT_POLL_MS = env.int("API_WAIT_POLL_MS", default=1000)
 # How long each process keeps an API key's client and an account it read (accounts/lookups.py):
 # a revoked key or account is refused by the other processes at most this much later. 0: off.
 API_LOOKUP_CACHE_SECONDS = env.float("API_LOOKUP_CACHE_SECONDS", default=1.0)
+# With RabbitMQ, an enqueue that does not wait for its job answers once its row is committed and
+# leaves the publish (and its confirm) to a thread of the process, while the broker is known to
+# take messages (jobs/background_publish.py). false: every enqueue waits for the broker's confirm.
+API_PUBLISH_IN_BACKGROUND = env.bool("API_PUBLISH_IN_BACKGROUND", default=True)
 # The most items a paginated walk ("paginate": true) may gather into one result.
 PAGINATE_MAX_ITEMS = env.int("PAGINATE_MAX_ITEMS", default=20_000)
 # Failed jobs' messages kept in RabbitMQ's flickr_dlq queue (oldest dropped beyond it).

@@ -24,7 +24,7 @@ from accounts.models import AccountStatus, ApiClient, FlickrAccount
 from accounts.vault import VaultError
 from flickr import catalog, ratelimit, response_cache
 from flickrhub import metrics, sqlrows
-from jobs import callbacks, job_ends, published_marks, uploads, usage
+from jobs import background_publish, callbacks, job_ends, published_marks, uploads, usage
 from jobs.models import (
     ACTIVE_STATES,
     FINAL_STATES,
@@ -109,7 +109,9 @@ def job_enqueue(
 ) -> Job:
     """Accepts a Flickr call: the row is committed first, then the message is published, so a
     crash in between leaves a `queued` row that the sweeper publishes — never a message about
-    a job that does not exist, and never an accepted job that nobody will run. An upload's
+    a job that does not exist, and never an accepted job that nobody will run. While the broker
+    is known to take messages, the publish is left to this process's publisher thread unless
+    the caller waits for the job (jobs/background_publish.py says why that is safe). An upload's
     file is staged before the row is written and removed again if the job is not accepted.
 
     With `answer_from_cache` (the caller waits for the answer), a read whose answer is in the
@@ -172,8 +174,9 @@ def job_enqueue(
     try:
         if parked:
             usage.count(client_id=client.pk, app_id=account.app_id, kind="quota_waits")
-        else:
+        elif awaited or not background_publish.offer(job):
             job_publish(job, mark_later=True)
+            background_publish.published()
     except dramatiq.errors.BrokerConnectionError as exc:
         # The broker is unreachable: answer 503 and take the job back, so the caller can retry
         # knowing nothing was accepted. (If the message did reach the broker after all, the
@@ -406,6 +409,7 @@ def jobs_enqueue_batch(*, client: ApiClient, calls: list[Call], request_id: str 
     for index, job in enumerate(unparked):
         try:
             job_publish(job, mark_later=True)
+            background_publish.published()
         except dramatiq.errors.BrokerConnectionError as exc:
             if index == 0:
                 Job.objects.filter(pk__in=[j.pk for j in jobs], state=JobState.QUEUED).delete()
