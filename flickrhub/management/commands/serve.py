@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -31,6 +32,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, host: str, port: int, threads: int, **options: Any) -> None:
         from waitress.server import create_server
 
+        # Static files are served from the apps' own folders (WHITENOISE_USE_FINDERS) until
+        # `collectstatic` fills STATIC_ROOT; without the folder WhiteNoise warns at every start.
+        Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
         from flickrhub.wsgi import application
 
         base_url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"  # noqa: S104
@@ -42,15 +46,19 @@ class Command(BaseCommand):
         server = create_server(application, host=host, port=port, threads=threads)
 
         def stop(signum: int, frame: Any) -> None:
-            server.close()
+            # waitress ends its loop on SystemExit, once its threads finish the requests in
+            # hand (a few seconds at most). Closing the server from here instead could leave
+            # the loop polling a connection that never closes, so the hub did not stop. A
+            # second Ctrl-C does not cut the workers' shutdown short: that is bounded too.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            raise SystemExit(0)
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         self._banner(base_url, sandbox_lines, embedded=bool(workers))
         try:
             server.run()
-        except (OSError, ValueError):
-            pass  # closed by the signal handler
         finally:
             for worker in workers:
                 # Jobs in hand get a bounded time to finish; what is left stays `running` and is
