@@ -1,7 +1,7 @@
 """The README's first command, as a newcomer runs it: `FLICKR_SANDBOX=1 make run` is
 `manage.py migrate` then `manage.py serve`, on the embedded default (no services). The banner's
-curl line works, a job accepted before a restart is still there after it, and Ctrl-C (SIGINT)
-or SIGTERM stops the hub cleanly."""
+curl line works, a job accepted before a restart is still there after it (and one cut off by
+the stop runs again), and Ctrl-C (SIGINT) or SIGTERM stops the hub cleanly."""
 
 from __future__ import annotations
 
@@ -105,6 +105,15 @@ def demo_of(served: Served) -> tuple[str, str]:
     return key, user_id
 
 
+def wait_state(url: str, headers: dict[str, str], wanted: str, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = requests.get(url, headers=headers, timeout=30).json()["data"]
+        if status["state"] == wanted or time.monotonic() > deadline:
+            return status
+        time.sleep(0.2)
+
+
 def test_sandbox_mode_runs_the_banners_call_keeps_jobs_over_a_restart_and_stops_cleanly(newcomer_env):
     migrate(newcomer_env)
     port = free_port()
@@ -119,11 +128,7 @@ def test_sandbox_mode_runs_the_banners_call_keeps_jobs_over_a_restart_and_stops_
         accepted = requests.post(f"{first.url}/api/v1/flickr/rest", json=body, headers=auth, timeout=30)
         assert accepted.status_code == 202, accepted.text
         status_url = accepted.json()["data"]["status_url"]
-        deadline = time.monotonic() + 30
-        status = requests.get(status_url, headers=auth, timeout=30).json()["data"]
-        while status["state"] != "completed" and time.monotonic() < deadline:
-            time.sleep(0.2)
-            status = requests.get(status_url, headers=auth, timeout=30).json()["data"]
+        status = wait_state(status_url, auth, "completed")
         assert status["state"] == "completed", status
         login = status["returnvalue"]["flickr"]["user"]
         assert login["username"]["_content"] == first.banner(r"sandbox user (\S+)\)").group(1)
@@ -153,3 +158,41 @@ def test_sandbox_mode_runs_the_banners_call_keeps_jobs_over_a_restart_and_stops_
     finally:
         assert second.stop(signal.SIGTERM) == 0, second.output
     assert "FlickrHub stopped." in second.output
+
+
+def test_a_job_cut_off_by_a_stop_runs_again_at_the_next_start(newcomer_env):
+    migrate(newcomer_env)
+    env = {**newcomer_env, "WORKER_SHUTDOWN_TIMEOUT_MS": "1000"}
+    port = free_port()
+    first = Served(env, port)
+    try:
+        key, user_id = demo_of(first)
+        sandbox = first.banner(r"Sandbox Flickr:\s+(\S+)").group(1)
+        # The sandbox (served inside the hub) holds this read for longer than the hub waits
+        # for its workers at a stop.
+        held = requests.post(
+            f"{sandbox}/__sandbox/faults",
+            json={"kind": "latency", "method": "flickr.test.echo", "ms": 20_000},
+            timeout=10,
+        )
+        assert held.status_code < 300, held.text
+        auth = {"Authorization": f"Bearer {key}"}
+        body = {"method": "flickr.test.echo", "params": {"marker": "cut-off"}, "user_id": user_id}
+        accepted = requests.post(f"{first.url}/api/v1/flickr/rest", json=body, headers=auth, timeout=30)
+        assert accepted.status_code == 202, accepted.text
+        status_url = accepted.json()["data"]["status_url"]
+        assert wait_state(status_url, auth, "running")["state"] == "running"
+        started = time.monotonic()
+    finally:
+        assert first.stop(signal.SIGTERM) == 0, first.output
+    assert time.monotonic() - started < 15  # the stop did not wait for the held call
+
+    second = Served(env, port)
+    try:
+        new_key, _ = demo_of(second)
+        status = wait_state(status_url, {"Authorization": f"Bearer {new_key}"}, "completed")
+        assert status["state"] == "completed", status
+        assert status["returnvalue"]["flickr"]["marker"]["_content"] == "cut-off"
+        assert status["attempts"] == 2  # the run cut off, then the one after the restart
+    finally:
+        assert second.stop(signal.SIGTERM) == 0, second.output
