@@ -54,10 +54,10 @@ class Command(BaseCommand):
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             raise SystemExit(0)
 
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        self._banner(base_url, sandbox_lines, embedded=bool(workers))
         try:
+            signal.signal(signal.SIGTERM, stop)
+            signal.signal(signal.SIGINT, stop)
+            self._banner(base_url, sandbox_lines, embedded=bool(workers))
             server.run()
         finally:
             for worker in workers:
