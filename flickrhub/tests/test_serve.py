@@ -12,14 +12,12 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from flickrhub.tests.test_deployment import free_port, wait_for
+from tests.stack import ROOT, free_port, wait_for_http
 
-ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 60
 
 
@@ -120,7 +118,7 @@ def test_sandbox_mode_runs_the_banners_call_keeps_jobs_over_a_restart_and_stops_
     first = Served(newcomer_env, port)
     try:
         key, user_id = demo_of(first)
-        assert wait_for(f"{first.url}/health").status_code == 200
+        wait_for_http(f"{first.url}/health", what="hub")
         auth = {"Authorization": f"Bearer {key}"}
         body = {"method": "flickr.test.login", "params": {}, "user_id": user_id}
 
