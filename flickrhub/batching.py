@@ -82,13 +82,20 @@ class Batch(Generic[T]):
                 self.flush()
             except Exception:  # never let the thread die: the next flush tries again
                 log.exception("batch_write_failed", batch=self.name)
-            finally:
-                if self.database:
-                    # This thread's connection is its own: give it back as a request would.
-                    if connection.settings_dict.get("OPTIONS", {}).get("pool"):
-                        connection.close()
-                    else:
-                        close_old_connections()
+            if self.database:
+                self._release_connection()
+
+    def _release_connection(self) -> None:
+        # This thread's connection is its own: give it back as a request would. A failure here
+        # (a connection already broken, or refused) must not end the thread either: the next
+        # flush opens a new one.
+        try:
+            if connection.settings_dict.get("OPTIONS", {}).get("pool"):
+                connection.close()
+            else:
+                close_old_connections()
+        except Exception:
+            log.warning("batch_connection_release_failed", batch=self.name, exc_info=True)
 
     def _flush_at_exit(self) -> None:
         if self._pending:
