@@ -131,3 +131,37 @@ def test_a_key_with_a_free_quota_slot_is_asked_about_once_per_look_and_a_short_k
     assert len(asked) == 3
     assert stub_broker.queues["flickr_rest"].qsize() == 5, "parked jobs send no message"
     assert Job.objects.filter(pk__in=parked, quota_parked_at__isnull=False).count() == 2
+
+
+def test_enqueue_serializers_share_their_fields_per_thread_but_not_their_requests(world) -> None:
+    """An enqueue's body is checked with fields bound once per thread (no per-request deep copy):
+    one request's values, errors or context never reach the next, nor another thread."""
+    import threading
+
+    from jobs.serializers import EnqueueInput
+
+    uid = str(world.alpha.accounts[0].user_id)
+    bad = EnqueueInput(data={"user_id": uid, "method": "nope", "params": [1]}, context={"multipart": False})
+    assert not bad.is_valid()
+    assert set(bad.errors) == {"method", "params"}
+    good = EnqueueInput(data={"user_id": uid, "method": "flickr.test.echo"}, context={"multipart": False})
+    assert good.is_valid(), good.errors
+    assert good.validated_data["method"] == "flickr.test.echo"
+    assert good.fields is bad.fields  # the same thread: one set of fields
+    upload = EnqueueInput(data={"user_id": uid, "target": "upload"}, context={"multipart": True})
+    assert not upload.is_valid()
+    assert "photo is required" in str(upload.errors)  # this request's context, not the template's
+
+    other: dict = {}
+
+    def in_another_thread() -> None:
+        serializer = EnqueueInput(data={"user_id": uid, "method": "x"}, context={"multipart": False})
+        other["valid"] = serializer.is_valid()
+        other["fields"] = serializer.fields
+
+    thread = threading.Thread(target=in_another_thread)
+    thread.start()
+    thread.join()
+    assert other["valid"] is False
+    assert other["fields"] is not good.fields
+    assert all(field.parent is not bad for field in good.fields.values())  # no request body kept
