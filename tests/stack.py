@@ -116,6 +116,15 @@ def wait_for_http(url: str, timeout: float = 30, what: str = "server") -> None:
     raise RuntimeError(f"the {what} at {url} did not answer within {timeout:.0f} s")
 
 
+def wait_until(condition: Any, what: str, seconds: float = 5.0) -> None:
+    """Polls `condition` every 10 ms; fails the test naming `what` if it is still false after
+    `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {seconds}s for {what}"
+        time.sleep(0.01)
+
+
 def descendants(pid: int) -> list[int]:
     """The process ids under `pid` (children, grandchildren…), read from /proc."""
     children: dict[int, list[int]] = {}

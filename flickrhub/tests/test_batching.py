@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from flickrhub import batching
 from flickrhub.batching import Batch
-
-
-def _wait_for(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
+from tests.stack import wait_until
 
 
 class Recorder:
@@ -59,10 +50,10 @@ def test_a_failed_write_keeps_its_items_and_the_thread(batch_of) -> None:
     batch = batch_of(write, database=False)
     batch.note(1)
     batch.note(2)
-    assert _wait_for(lambda: write.written == [1, 2])
+    wait_until(lambda: write.written == [1, 2], "the first two items, after two failed writes")
     thread = batch._thread
     batch.note(3)
-    assert _wait_for(lambda: write.written == [1, 2, 3])
+    wait_until(lambda: write.written == [1, 2, 3], "the third item")
     assert batch._thread is thread and thread.is_alive()
 
 
@@ -77,9 +68,9 @@ def test_a_connection_release_that_raises_does_not_end_the_thread(batch_of, monk
     write = Recorder()
     batch = batch_of(write, database=True)
     batch.note(1)
-    assert _wait_for(lambda: write.written == [1] and len(releases) >= 2)
+    wait_until(lambda: write.written == [1] and len(releases) >= 2, "a write and two failed releases")
     thread = batch._thread
     assert thread is not None and thread.is_alive()
     batch.note(2)
-    assert _wait_for(lambda: write.written == [1, 2])
+    wait_until(lambda: write.written == [1, 2], "the first two items, after two failed writes")
     assert batch._thread is thread

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 
 import dramatiq
@@ -15,6 +14,7 @@ import pytest
 
 from jobs import background_publish, published_marks
 from jobs.models import Job
+from tests.stack import wait_until
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -57,13 +57,6 @@ class Broker:
         if self.down:
             raise dramatiq.errors.ConnectionClosed(OSError("broker down"))
         return self.real(*args, **kwargs)
-
-
-def wait_until(condition, what: str, seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {seconds}s for {what}"
-        time.sleep(0.01)
 
 
 def job_ids_sent(stub_broker) -> set[str]:
