@@ -30,6 +30,8 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 def machine() -> str:
+    """The machine, with its load average now: called once when the run starts (the results are
+    rewritten after every row, and the load by then is the benchmark's own)."""
     mem_kb = 0
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
@@ -48,14 +50,21 @@ def machine() -> str:
 
 
 def render(
-    rows: list[Row], *, command: str, started: datetime, seconds: float, sizes: Sizes, note: str
+    rows: list[Row],
+    *,
+    command: str,
+    started: datetime,
+    seconds: float,
+    sizes: Sizes,
+    note: str,
+    machine_at_start: str,
 ) -> str:
     mark = {True: "met", False: "**missed**", None: "—"}
     lines = [
         "# FlickrHub benchmark results",
         "",
         f"- **Date**: {started:%Y-%m-%d %H:%M} UTC ({seconds / 60:.0f} min)",
-        f"- **Machine**: {machine()}",
+        f"- **Machine**: {machine_at_start}",
         f"- **Command**: `{command}`" + (" (quick smoke run: small sizes, one run)" if sizes.quick else ""),
         "- **Shapes**: *production* = gunicorn (2 processes × 4 threads), `rundramatiq` pools, RabbitMQ "
         "(publisher confirms), Redis, PostgreSQL, all on this machine; *embedded* = one `manage.py serve` "
@@ -117,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         memory_jobs=args.memory_jobs,
     )
     command = "python -m bench.run " + shlex.join(sys.argv[1:] if argv is None else argv)
-    started, clock = datetime.now(UTC), time.monotonic()
+    started, clock, at_start = datetime.now(UTC), time.monotonic(), machine()
     rows: list[Row] = []
     try:
         with BenchStack(keep_logs=args.keep_logs) as stack:
@@ -132,17 +141,23 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(row)
                     print(f"  {row.figure} | baseline {row.baseline} | {row.ratio} | {row.met}", flush=True)
                     # after every row, so an interrupted run still leaves what it measured
-                    write(rows, command, started, clock, sizes, args)
+                    write(rows, command, started, clock, at_start, sizes, args)
     finally:
         if rows:
-            write(rows, command, started, clock, sizes, args)
+            write(rows, command, started, clock, at_start, sizes, args)
             print(f"bench: results in {args.out}")
     # Missed targets are results, not errors: the exit status says only that the run completed.
     return 0
 
 
 def write(
-    rows: list[Row], command: str, started: datetime, clock: float, sizes: Sizes, args: argparse.Namespace
+    rows: list[Row],
+    command: str,
+    started: datetime,
+    clock: float,
+    machine_at_start: str,
+    sizes: Sizes,
+    args: argparse.Namespace,
 ) -> None:
     text = render(
         rows,
@@ -151,6 +166,7 @@ def write(
         seconds=time.monotonic() - clock,
         sizes=sizes,
         note=args.note,
+        machine_at_start=machine_at_start,
     )
     args.out.write_text(text)
 
