@@ -72,5 +72,5 @@ def test_a_connection_release_that_raises_does_not_end_the_thread(batch_of, monk
     thread = batch._thread
     assert thread is not None and thread.is_alive()
     batch.note(2)
-    wait_until(lambda: write.written == [1, 2], "the first two items, after two failed writes")
+    wait_until(lambda: write.written == [1, 2], "the second item, written after the failed releases")
     assert batch._thread is thread
