@@ -187,7 +187,7 @@ class BenchStack:
             self.sandbox.stop()
         if self.keep_logs or exc_type is not None:
             kept = Path(tempfile.mkdtemp(prefix="flickrhub_bench_logs_"))
-            for log in self.log_dir.glob("*.log"):
+            for log in self.log_dir.iterdir():  # the sandbox's and embedded logs, each hub's folder
                 log.rename(kept / log.name)
             print(f"bench: logs kept in {kept}", file=sys.stderr)
         cleanup(self.run_id, str(self.data_dir), label="bench")
