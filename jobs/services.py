@@ -210,26 +210,36 @@ def _parks_at_once(
     target: str,
     cache_max_age: int | None,
     paginate: bool,
-    short: dict[int, bool] | None = None,
+    room: dict[int, int] | None = None,
 ) -> bool:
     """With fair queueing, a job whose key has no free quota slot parks in the database for
     the dispatcher (jobs/dispatcher.py) instead of going through the queue only to find that
     out — a flood of 10,000 jobs would otherwise stand in the queue before the jobs the
-    dispatcher releases. A read the cache may answer goes through: it may need no quota."""
+    dispatcher releases. A read the cache may answer goes through: it may need no quota.
+
+    A batch passes `room`: per key, how many of its calls may still go through, asked once per
+    batch. Only as many as the key has free slots go; the rest park at once. Letting a whole
+    batch through because one slot was free sent hundreds of jobs through the queue to be
+    parked by the workers, and the jobs the dispatcher released meanwhile waited behind them
+    and missed their slots."""
     if not settings.FLICKR_FAIR_QUEUEING:
         return False
     if target == Target.REST and not paginate and cache_max_age != 0 and catalog.is_cacheable(method):
         return False
-    if short is not None and account.app_id in short:
-        return short[account.app_id]
-    now = time.monotonic()
-    if now - _slot_free_at.get(account.app_id, -PARKS_LOOK_SECONDS) < PARKS_LOOK_SECONDS:
+    app_id = account.app_id
+    if room is not None:
+        if app_id not in room:
+            room[app_id] = ratelimit.free_slots(app_id, slack=QUOTA_SLACK_SECONDS)
+        if room[app_id] <= 0:
+            return True
+        room[app_id] -= 1
         return False
-    answer = ratelimit.next_slot_seconds(account.app_id) > QUOTA_SLACK_SECONDS
+    now = time.monotonic()
+    if now - _slot_free_at.get(app_id, -PARKS_LOOK_SECONDS) < PARKS_LOOK_SECONDS:
+        return False
+    answer = ratelimit.next_slot_seconds(app_id) > QUOTA_SLACK_SECONDS
     if not answer:
-        _slot_free_at[account.app_id] = now
-    if short is not None:
-        short[account.app_id] = answer
+        _slot_free_at[app_id] = now
     return answer
 
 
@@ -385,7 +395,7 @@ def jobs_enqueue_batch(*, client: ApiClient, calls: list[Call], request_id: str 
     broker refuses the first message, nothing is accepted (503). If it goes away part-way, the
     rest are accepted all the same: their rows are committed and the sweeper publishes them."""
     _check_in_flight(client, adding=len(calls))
-    short: dict[int, bool] = {}  # whether each key is short of quota: asked once per batch
+    room: dict[int, int] = {}  # per key, how many calls may go through: asked once per batch
     parked = [
         _parks_at_once(
             c.account,
@@ -393,7 +403,7 @@ def jobs_enqueue_batch(*, client: ApiClient, calls: list[Call], request_id: str 
             target=Target.REST,
             cache_max_age=c.cache_max_age,
             paginate=c.paginate,
-            short=short,
+            room=room,
         )
         for c in calls
     ]
