@@ -277,11 +277,12 @@ def next_slot_seconds(app_id: int) -> float:
     return max(0.0, backlog_seconds(app_id) - _Pace.of(app_id).tolerance)
 
 
-def free_slots(app_id: int, *, slack: float = 0.0) -> int:
-    """How many calls could take a slot at once without waiting more than `slack` seconds:
-    the burst allowance not yet spent (0 when the next slot is further away)."""
+def free_slots(app_id: int, *, within: float) -> int:
+    """How many calls could start within `within` seconds from now without waiting for a slot:
+    the burst allowance not yet spent and the slots of that time; 0 when even the next slot is
+    further away."""
     pace = _Pace.of(app_id)
-    room = pace.tolerance + slack - backlog_seconds(app_id)
+    room = pace.tolerance + within - backlog_seconds(app_id)
     return math.floor(room / pace.interval) + 1 if room >= 0 else 0
 
 

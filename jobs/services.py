@@ -218,10 +218,12 @@ def _parks_at_once(
     dispatcher releases. A read the cache may answer goes through: it may need no quota.
 
     A batch passes `room`: per key, how many of its calls may still go through, asked once per
-    batch. Only as many as the key has free slots go; the rest park at once. Letting a whole
-    batch through because one slot was free sent hundreds of jobs through the queue to be
-    parked by the workers, and the jobs the dispatcher released meanwhile waited behind them
-    and missed their slots."""
+    batch. If the key has a free slot now, as many go as it has slots free now or in the next
+    PARKS_LOOK_SECONDS (what single enqueues get in that time); the rest park at once. Letting
+    a whole batch through because one slot was free sent hundreds of jobs through the queue to
+    be parked by the workers, and the jobs the dispatcher released meanwhile waited behind them
+    and missed their slots. A key whose quota is far above what the workers can do still lets
+    a whole batch through."""
     if not settings.FLICKR_FAIR_QUEUEING:
         return False
     if target == Target.REST and not paginate and cache_max_age != 0 and catalog.is_cacheable(method):
@@ -229,7 +231,8 @@ def _parks_at_once(
     app_id = account.app_id
     if room is not None:
         if app_id not in room:
-            room[app_id] = ratelimit.free_slots(app_id, slack=QUOTA_SLACK_SECONDS)
+            free_now = ratelimit.free_slots(app_id, within=QUOTA_SLACK_SECONDS) > 0
+            room[app_id] = ratelimit.free_slots(app_id, within=PARKS_LOOK_SECONDS) if free_now else 0
         if room[app_id] <= 0:
             return True
         room[app_id] -= 1

@@ -304,19 +304,26 @@ def test_a_light_client_is_not_held_behind_a_flood(world, settings, stub_broker,
     assert min(times[i + 4] - times[i] for i in range(len(times) - 4)) > 0.3
 
 
+def _echo_calls(account, count: int) -> list[dict]:
+    return [
+        {"method": "flickr.test.echo", "user_id": str(account.user_id), "params": {"n": str(i)}}
+        for i in range(count)
+    ]
+
+
 def test_a_batch_on_a_key_with_free_slots_sends_only_that_many_and_parks_the_rest(
-    world, settings, stub_broker, request
+    world, settings, stub_broker, request, monkeypatch
 ):
+    from jobs import services
+
     # Four batches of 500 arriving together at an idle key used to go through the queue whole,
     # to be parked by the workers, while the jobs the dispatcher released waited behind them.
     settings.FLICKR_QUOTA_PER_HOUR = 36_000  # a call every 100 ms
     settings.FLICKR_QUOTA_BURST = 2  # so three calls may go at once
+    monkeypatch.setattr(services, "PARKS_LOOK_SECONDS", 0.05)  # and none more in that time
     ratelimit.reset()
     account = world.alpha.accounts[0]
-    calls = [
-        {"method": "flickr.test.echo", "user_id": str(account.user_id), "params": {"n": str(i)}}
-        for i in range(20)
-    ]
+    calls = _echo_calls(account, 20)
     response = world.alpha.api().post("/api/v1/flickr/batch", {"calls": calls}, format="json")
     assert response.status_code == 202, response.content
     ids = [j["job_id"] for j in response.json()["data"]["jobs"]]
@@ -334,6 +341,16 @@ def test_a_batch_on_a_key_with_free_slots_sends_only_that_many_and_parks_the_res
     run_queued_jobs(stub_broker, request.getfixturevalue("stub_worker"))  # workers start only now
     assert set(Job.objects.values_list("state", flat=True)) == {JobState.COMPLETED}
     assert Job.objects.filter(attempts__gt=1).count() == 0
+
+
+def test_a_batch_on_a_key_whose_quota_outruns_the_workers_goes_through_whole(world, settings, stub_broker):
+    settings.FLICKR_QUOTA_PER_HOUR = 36_000_000  # 10,000 calls a second
+    ratelimit.reset()
+    calls = _echo_calls(world.alpha.accounts[0], 50)
+    response = world.alpha.api().post("/api/v1/flickr/batch", {"calls": calls}, format="json")
+    assert response.status_code == 202
+    assert stub_broker.queues["flickr_rest"].qsize() == 50
+    assert not Job.objects.filter(wait_reason="quota").exists()
 
 
 def test_wait_makes_a_call_high_priority_and_priority_is_validated(world, stub_broker):
