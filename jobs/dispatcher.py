@@ -223,7 +223,8 @@ class DispatcherThread(threading.Thread):
 
         holding = False
         renewed = 0.0
-        while not self._stop_event.wait(self.interval if holding else self.RENEW_SECONDS):
+        wait = 0.0  # the first look at once: a worker started with jobs parked need not idle
+        while not self._stop_event.wait(wait):
             try:
                 if not holding or time.monotonic() - renewed >= self.RENEW_SECONDS:
                     was = holding
@@ -238,6 +239,7 @@ class DispatcherThread(threading.Thread):
                 log.exception("quota_dispatch_failed")
             finally:
                 close_old_connections()
+            wait = self.interval if holding else self.RENEW_SECONDS
 
     def stop(self) -> None:
         self._stop_event.set()

@@ -353,6 +353,35 @@ def test_a_batch_on_a_key_whose_quota_outruns_the_workers_goes_through_whole(wor
     assert not Job.objects.filter(wait_reason="quota").exists()
 
 
+def test_a_starting_dispatcher_thread_releases_parked_jobs_at_once(world, settings, stub_broker, monkeypatch):
+    import threading
+
+    from jobs.dispatcher import DispatcherThread
+
+    settings.FLICKR_QUOTA_PER_HOUR = 36_000
+    settings.FLICKR_QUOTA_BURST = 0
+    ratelimit.reset()
+    for _ in range(10):  # the key is short: the job parks at enqueue
+        ratelimit.reserve(world.alpha.accounts[0].app_id)
+    job_id = _enqueue(world.alpha, world.alpha.accounts[0])
+    assert Job.objects.parked().filter(pk=job_id).exists()
+    ratelimit.reset()
+    # Its first look comes before any wait: with a minute between renewals it would otherwise
+    # idle that minute before taking the role.
+    monkeypatch.setattr(DispatcherThread, "RENEW_SECONDS", 60.0)
+    thread = DispatcherThread(0.05)
+    threading.Thread.start(thread)  # conftest keeps workers' dispatcher threads from starting
+    try:
+        deadline = time.monotonic() + 10
+        while Job.objects.parked().filter(pk=job_id).exists():
+            assert time.monotonic() < deadline, "the parked job was not released"
+            time.sleep(0.05)
+    finally:
+        thread.stop()
+        thread.join(timeout=10)
+    assert stub_broker.queues["flickr_rest"].qsize() == 1
+
+
 def test_wait_makes_a_call_high_priority_and_priority_is_validated(world, stub_broker):
     account = world.alpha.accounts[0]
     job_id = _enqueue(world.alpha, account)
