@@ -356,11 +356,13 @@ def test_a_batch_on_a_key_whose_quota_outruns_the_workers_goes_through_whole(wor
 def test_a_starting_dispatcher_thread_releases_parked_jobs_at_once(world, settings, stub_broker, monkeypatch):
     import threading
 
+    from jobs import services
     from jobs.dispatcher import DispatcherThread
 
     settings.FLICKR_QUOTA_PER_HOUR = 36_000
     settings.FLICKR_QUOTA_BURST = 0
     ratelimit.reset()
+    monkeypatch.setattr(services, "_slot_free_at", {})  # no earlier test's "the key was free"
     for _ in range(10):  # the key is short: the job parks at enqueue
         ratelimit.reserve(world.alpha.accounts[0].app_id)
     job_id = _enqueue(world.alpha, world.alpha.accounts[0])
