@@ -277,13 +277,15 @@ def next_slot_seconds(app_id: int) -> float:
     return max(0.0, backlog_seconds(app_id) - _Pace.of(app_id).tolerance)
 
 
-def free_slots(app_id: int, *, within: float) -> int:
+def free_slots(app_id: int, *, within: float, first_within: float) -> int:
     """How many calls could start within `within` seconds from now without waiting for a slot:
-    the burst allowance not yet spent and the slots of that time; 0 when even the next slot is
-    further away."""
+    the burst allowance not yet spent and the slots of that time; 0 when the next free slot is
+    more than `first_within` seconds away (the slots ahead are taken). One read of the limiter."""
     pace = _Pace.of(app_id)
-    room = pace.tolerance + within - backlog_seconds(app_id)
-    return math.floor(room / pace.interval) + 1 if room >= 0 else 0
+    next_free = backlog_seconds(app_id) - pace.tolerance
+    if next_free > first_within:
+        return 0
+    return math.floor((within - next_free) / pace.interval) + 1
 
 
 def remaining(app_id: int) -> int:

@@ -231,8 +231,9 @@ def _parks_at_once(
     app_id = account.app_id
     if room is not None:
         if app_id not in room:
-            free_now = ratelimit.free_slots(app_id, within=QUOTA_SLACK_SECONDS) > 0
-            room[app_id] = ratelimit.free_slots(app_id, within=PARKS_LOOK_SECONDS) if free_now else 0
+            room[app_id] = ratelimit.free_slots(
+                app_id, within=PARKS_LOOK_SECONDS, first_within=QUOTA_SLACK_SECONDS
+            )
         if room[app_id] <= 0:
             return True
         room[app_id] -= 1
