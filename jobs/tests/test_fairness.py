@@ -16,6 +16,8 @@ from conftest import run_queued_jobs
 from flickr import ratelimit
 from jobs.dispatcher import Dispatcher, FairShare, _Queue
 from jobs.models import Job, JobState, Priority
+from jobs.tests.test_batch import call
+from tests.stack import wait_until
 
 # Workers run in threads of their own, with connections of their own: they must see the rows.
 pytestmark = pytest.mark.usefixtures("transactional_db")
@@ -304,13 +306,6 @@ def test_a_light_client_is_not_held_behind_a_flood(world, settings, stub_broker,
     assert min(times[i + 4] - times[i] for i in range(len(times) - 4)) > 0.3
 
 
-def _echo_calls(account, count: int) -> list[dict]:
-    return [
-        {"method": "flickr.test.echo", "user_id": str(account.user_id), "params": {"n": str(i)}}
-        for i in range(count)
-    ]
-
-
 def test_a_batch_on_a_key_with_free_slots_sends_only_that_many_and_parks_the_rest(
     world, settings, stub_broker, request, monkeypatch
 ):
@@ -323,7 +318,7 @@ def test_a_batch_on_a_key_with_free_slots_sends_only_that_many_and_parks_the_res
     monkeypatch.setattr(services, "PARKS_LOOK_SECONDS", 0.05)  # and none more in that time
     ratelimit.reset()
     account = world.alpha.accounts[0]
-    calls = _echo_calls(account, 20)
+    calls = [call(account, i) for i in range(20)]
     response = world.alpha.api().post("/api/v1/flickr/batch", {"calls": calls}, format="json")
     assert response.status_code == 202, response.content
     ids = [j["job_id"] for j in response.json()["data"]["jobs"]]
@@ -346,7 +341,7 @@ def test_a_batch_on_a_key_with_free_slots_sends_only_that_many_and_parks_the_res
 def test_a_batch_on_a_key_whose_quota_outruns_the_workers_goes_through_whole(world, settings, stub_broker):
     settings.FLICKR_QUOTA_PER_HOUR = 36_000_000  # 10,000 calls a second
     ratelimit.reset()
-    calls = _echo_calls(world.alpha.accounts[0], 50)
+    calls = [call(world.alpha.accounts[0], i) for i in range(50)]
     response = world.alpha.api().post("/api/v1/flickr/batch", {"calls": calls}, format="json")
     assert response.status_code == 202
     assert stub_broker.queues["flickr_rest"].qsize() == 50
@@ -374,10 +369,7 @@ def test_a_starting_dispatcher_thread_releases_parked_jobs_at_once(world, settin
     thread = DispatcherThread(0.05)
     threading.Thread.start(thread)  # conftest keeps workers' dispatcher threads from starting
     try:
-        deadline = time.monotonic() + 10
-        while Job.objects.parked().filter(pk=job_id).exists():
-            assert time.monotonic() < deadline, "the parked job was not released"
-            time.sleep(0.05)
+        wait_until(lambda: not Job.objects.parked().filter(pk=job_id).exists(), "the job's release", 10)
     finally:
         thread.stop()
         thread.join(timeout=10)
