@@ -206,8 +206,7 @@ def _gate(job: Job, *, coalescing_key: str | None) -> bool:
     verdict = breaker.check(app_id, job_id=str(job.id))
     _gauge_key(job)
     if not verdict.allowed:
-        wait = verdict.wait_seconds + random.uniform(0, 1)
-        _postpone(job, "circuit_open", wait, coalescing_key=coalescing_key)
+        _wait_for_circuit(job, verdict, coalescing_key=coalescing_key)
         return False
     if settings.FLICKR_FAIR_QUEUEING:
         allowed = _fair_slot(job, coalescing_key=coalescing_key)
@@ -215,8 +214,21 @@ def _gate(job: Job, *, coalescing_key: str | None) -> bool:
         allowed = _fifo_slot(job, coalescing_key=coalescing_key)
     if not allowed and verdict.probe:
         breaker.release_probe(app_id, job_id=str(job.id))
+    if allowed and not verdict.probe:
+        # The job may have slept until its quota slot, and the circuit opened meanwhile (in
+        # another process, which this one hears of only here). Asking again costs nothing
+        # when the circuit was seen closed a moment ago.
+        verdict = breaker.check(app_id, job_id=str(job.id))
+        if not verdict.allowed:
+            _wait_for_circuit(job, verdict, coalescing_key=coalescing_key)
+            return False
     job.circuit_probe = verdict.probe
     return allowed
+
+
+def _wait_for_circuit(job: Job, verdict: breaker.Verdict, *, coalescing_key: str | None) -> None:
+    wait = verdict.wait_seconds + random.uniform(0, 1)
+    _postpone(job, "circuit_open", wait, coalescing_key=coalescing_key)
 
 
 def _slot_wait(job: Job) -> float | None:

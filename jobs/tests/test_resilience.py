@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from unittest import mock
 
 import dramatiq
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 
 from accounts.models import AccountStatus
 from conftest import run_queued_jobs
 from flickr import breaker
+from jobs import runner
 from jobs.models import FailedJob, Job, JobState
+from jobs.services import job_publish
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -233,7 +237,7 @@ def test_the_circuit_opens_after_consecutive_failures_and_a_probe_closes_it(sett
         assert breaker.check(app_id, job_id="other").allowed
 
 
-def test_a_process_that_saw_the_circuit_closed_asks_again_after_a_second_or_its_own_failure(
+def test_a_process_that_saw_the_circuit_closed_asks_again_soon_or_at_its_own_failure(
     settings, world, monkeypatch
 ):
     settings.BREAKER_FAILURE_THRESHOLD = 1
@@ -246,7 +250,7 @@ def test_a_process_that_saw_the_circuit_closed_asks_again_after_a_second_or_its_
     cache.set(open_key, time.time() + 30)
     assert breaker.check(app_id, job_id="b").allowed, "within CLOSED_LOOK_SECONDS: not asked again"
     clock[0] += breaker.CLOSED_LOOK_SECONDS
-    assert not breaker.check(app_id, job_id="c").allowed, "asked again a second later"
+    assert not breaker.check(app_id, job_id="c").allowed, "asked again CLOSED_LOOK_SECONDS later"
 
     breaker.reset(app_id)
     assert breaker.check(app_id, job_id="d").allowed
@@ -303,6 +307,37 @@ def test_jobs_wait_while_the_circuit_is_open_and_run_after_the_probe(
     assert upstream(world, "flickr.test.echo") == 3
     assert time.monotonic() - started >= 1.0, "the job waited out the cool-down"
     assert breaker.state(account.app_id) == breaker.State.CLOSED
+
+
+def test_a_job_that_waited_for_its_quota_slot_asks_the_circuit_again_before_calling(
+    world, stub_broker, stub_worker, settings, monkeypatch
+):
+    # The dispatcher gave the job a slot half a second ahead. While it waits for it, another
+    # process's third failure opens the circuit: the job must not call into the open circuit.
+    settings.BREAKER_COOLDOWN_SECONDS = 1
+    account = world.alpha.accounts[0]
+    job = Job.objects.create(
+        client=world.alpha.model, account=account, method="flickr.test.echo", params={}, wait_reason="quota"
+    )
+    Job.objects.grant(job.pk, slot_at=timezone.now() + timedelta(seconds=0.5))
+    _failures, open_key, _probe = breaker._keys(account.app_id)
+    opened_at = []
+
+    def slot_wait(seconds):
+        cache.set(open_key, time.time() + settings.BREAKER_COOLDOWN_SECONDS)
+        opened_at.append(time.time())
+        time.sleep(seconds)
+
+    monkeypatch.setattr(runner, "time", mock.Mock(wraps=time, sleep=slot_wait))
+    job_publish(Job.objects.get(pk=job.pk))
+    run_queued_jobs(stub_broker, stub_worker)
+
+    assert status(world.alpha, str(job.pk))["state"] == "completed"
+    calls = [c for c in world.sandbox.app.counters.calls(limit=10) if c["method"] == "flickr.test.echo"]
+    assert len(calls) == 1
+    assert opened_at and calls[0]["ts"] >= opened_at[0] + settings.BREAKER_COOLDOWN_SECONDS, (
+        "the call waited out the cool-down"
+    )
 
 
 def test_a_disabled_key_opens_the_circuit_at_once(world, stub_broker, stub_worker):
