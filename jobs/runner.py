@@ -227,8 +227,10 @@ def _gate(job: Job, *, coalescing_key: str | None) -> bool:
 
 
 def _wait_for_circuit(job: Job, verdict: breaker.Verdict, *, coalescing_key: str | None) -> None:
+    # A quota slot the job held is spent: by the time the circuit lets it through, the slot is
+    # long past, and keeping it would only log a missed slot then.
     wait = verdict.wait_seconds + random.uniform(0, 1)
-    _postpone(job, "circuit_open", wait, coalescing_key=coalescing_key)
+    _postpone(job, "circuit_open", wait, coalescing_key=coalescing_key, quota_slot_at=None)
 
 
 def _slot_wait(job: Job) -> float | None:

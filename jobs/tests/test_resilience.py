@@ -310,7 +310,7 @@ def test_jobs_wait_while_the_circuit_is_open_and_run_after_the_probe(
 
 
 def test_a_job_that_waited_for_its_quota_slot_asks_the_circuit_again_before_calling(
-    world, stub_broker, stub_worker, settings, monkeypatch
+    world, stub_broker, stub_worker, settings, monkeypatch, caplog
 ):
     # The dispatcher gave the job a slot half a second ahead. While it waits for it, another
     # process's third failure opens the circuit: the job must not call into the open circuit.
@@ -338,6 +338,9 @@ def test_a_job_that_waited_for_its_quota_slot_asks_the_circuit_again_before_call
     assert opened_at and calls[0]["ts"] >= opened_at[0] + settings.BREAKER_COOLDOWN_SECONDS, (
         "the call waited out the cool-down"
     )
+    # The slot it held was spent while the circuit was open; it does not come back as "missed".
+    events = [r.msg["event"] for r in caplog.records if isinstance(r.msg, dict)]
+    assert "job_waiting" in events and "quota_slot_missed" not in events
 
 
 def test_a_disabled_key_opens_the_circuit_at_once(world, stub_broker, stub_worker):
