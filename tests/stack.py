@@ -191,6 +191,9 @@ class Hub:
             "web",
             [
                 str(BIN / "gunicorn"),
+                # production's settings (docker/entrypoint.sh), the address and sizes given here
+                "-c",
+                "python:flickrhub.gunicorn",
                 "flickrhub.wsgi",
                 "-b",
                 f"127.0.0.1:{self.port}",
