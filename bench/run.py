@@ -95,7 +95,8 @@ def render(
         "Rows: `enqueue` (wrk, 32 connections, POST /api/v1/flickr/rest vs the bench-only DRF view with "
         "one INSERT), `throughput` (fast upstream, vs a bare Dramatiq actor making the same signed call), "
         "`latency-throughput` (200 ms upstream, vs threads × 1/latency), `added-latency` (`?wait` vs direct "
-        "`flickrapi`), `cache`, `coalescing`, `quota`, `backlog`, `memory`.",
+        "`flickrapi`), `cache`, `coalescing`, `quota`, `backlog`, `memory`, `fairness-flood` and "
+        "`fairness-equal` (fair queueing vs first in, first out).",
         "",
     ]
     return "\n".join(lines)
