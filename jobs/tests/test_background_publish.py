@@ -6,6 +6,7 @@ purpose; tests/integration/test_faults_rabbitmq.py stops the real one."""
 from __future__ import annotations
 
 import json
+import queue
 import threading
 from collections.abc import Iterator
 
@@ -129,6 +130,8 @@ def test_with_the_setting_off_every_enqueue_waits_for_its_publish(world, stub_br
 
 def test_a_clean_exit_publishes_what_the_thread_still_holds(world, stub_broker, monkeypatch):
     monkeypatch.setattr(background_publish, "_ensure_thread", lambda: None)  # a thread that never ran
+    # and the one an earlier test started, still waiting on the old queue, sees none of these
+    monkeypatch.setattr(background_publish, "_jobs", queue.SimpleQueue())
     assert post(world.alpha, n="1").status_code == 202
     held = post(world.alpha, n="2").json()["data"]["job_id"]
     assert background_publish.pending() == 1
