@@ -238,6 +238,22 @@ def _embedded_drain(
     return {"rate": _rate(stats), "stats": stats, "states": stack.jobs_db(True).states()}
 
 
+def _wait_for_calls(stack: BenchStack, count: int, *, stall_s: float = 120) -> None:
+    """Until the sandbox has answered `count` calls; fails, instead of waiting out the hour, when
+    no call came for `stall_s` (a message lost would otherwise hold the run)."""
+    assert stack.sandbox is not None
+    seen, since = -1, time.monotonic()
+    while True:
+        ok = stack.sandbox.stats()["ok"]
+        if ok >= count:
+            return
+        if ok != seen:
+            seen, since = ok, time.monotonic()
+        elif time.monotonic() - since > stall_s:
+            raise RuntimeError(f"bench: the bare actor made {ok} of {count} calls, none in {stall_s:.0f} s")
+        time.sleep(1)
+
+
 def _bare_drain(
     stack: BenchStack, count: int, prefix: str, *, processes: int, threads: int, latency_ms: float = 0
 ) -> dict[str, Any]:
@@ -255,7 +271,7 @@ def _bare_drain(
         stack.sandbox.reset_counters()
         worker = stack.bare_worker(threads=threads, processes=processes)
         try:
-            wait_until(lambda: stack.sandbox.stats()["ok"] >= count, timeout=3600, interval=1, what="bare")  # type: ignore[union-attr]
+            _wait_for_calls(stack, count)
         finally:
             from bench.stack import _terminate
 
