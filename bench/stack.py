@@ -467,10 +467,28 @@ def _terminate(proc: subprocess.Popen, timeout: float = 15) -> None:
             pass
 
 
-def wait_until(predicate: Any, timeout: float, interval: float = 0.5, what: str = "condition") -> None:
+def wait_until(
+    predicate: Any,
+    timeout: float,
+    interval: float = 0.5,
+    what: str = "condition",
+    *,
+    progress: Any = None,
+    stall: float | None = None,
+) -> None:
+    """Polls `predicate` until true or `timeout`. With `progress` (a callable whose value changes
+    as the work moves) and `stall`, fails as soon as that value stays the same for `stall`
+    seconds, instead of waiting out the timeout for work that will not come."""
     deadline = time.monotonic() + timeout
+    seen, since = None, time.monotonic()
     while time.monotonic() < deadline:
         if predicate():
             return
+        if progress is not None and stall is not None:
+            now, value = time.monotonic(), progress()
+            if value != seen:
+                seen, since = value, now
+            elif now - since > stall:
+                raise TimeoutError(f"bench: {what}: no progress for {stall:.0f} s (at {value})")
         time.sleep(interval)
     raise TimeoutError(f"bench: timed out after {timeout:.0f} s waiting for {what}")
