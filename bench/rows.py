@@ -110,6 +110,14 @@ def _rate(stats: dict[str, Any]) -> float:
     return (stats["ok"] - 1) / span if span > 0 else 0.0
 
 
+def _alternating(runs: int, hub: Callable[[int], None], baseline: Callable[[int], None]) -> None:
+    """Measures the figure and its baseline `runs` times, alternating which goes first, so a
+    machine that slows down or speeds up during the row weighs on both alike."""
+    for run in range(runs):
+        for measure in (hub, baseline) if run % 2 == 0 else (baseline, hub):
+            measure(run)
+
+
 # ---------------------------------------------------------------------- 1. enqueue capacity
 
 
@@ -136,19 +144,21 @@ def enqueue_capacity(stack: BenchStack, sizes: Sizes, shape: str) -> Row:
             )
         stack.fresh(embedded=embedded)
 
-    measure = {
-        "hub": lambda: wrk_post(
-            f"{url}/api/v1/flickr/rest", body, headers=auth, seconds=sizes.enqueue_seconds
-        ),
-        "baseline": lambda: wrk_post(f"{url}/bench/insert", body, seconds=sizes.enqueue_seconds),
-    }
     wrk_post(f"{url}/api/v1/flickr/rest", body, headers=auth, seconds=sizes.warmup_seconds)
     wrk_post(f"{url}/bench/insert", body, seconds=sizes.warmup_seconds)
     results: dict[str, list[Any]] = {"hub": [], "baseline": []}
-    for run in range(sizes.runs):
-        for name in ("hub", "baseline") if run % 2 == 0 else ("baseline", "hub"):
-            settle()
-            results[name].append(measure[name]())
+
+    def via_hub(_run: int) -> None:
+        settle()
+        results["hub"].append(
+            wrk_post(f"{url}/api/v1/flickr/rest", body, headers=auth, seconds=sizes.enqueue_seconds)
+        )
+
+    def via_baseline(_run: int) -> None:
+        settle()
+        results["baseline"].append(wrk_post(f"{url}/bench/insert", body, seconds=sizes.enqueue_seconds))
+
+    _alternating(sizes.runs, via_hub, via_baseline)
     if embedded:
         stack.stop_embedded()
     else:
@@ -238,22 +248,6 @@ def _embedded_drain(
     return {"rate": _rate(stats), "stats": stats, "states": stack.jobs_db(True).states()}
 
 
-def _wait_for_calls(stack: BenchStack, count: int, *, stall_s: float = 120) -> None:
-    """Until the sandbox has answered `count` calls; fails, instead of waiting out the hour, when
-    no call came for `stall_s` (a message lost would otherwise hold the run)."""
-    assert stack.sandbox is not None
-    seen, since = -1, time.monotonic()
-    while True:
-        ok = stack.sandbox.stats()["ok"]
-        if ok >= count:
-            return
-        if ok != seen:
-            seen, since = ok, time.monotonic()
-        elif time.monotonic() - since > stall_s:
-            raise RuntimeError(f"bench: the bare actor made {ok} of {count} calls, none in {stall_s:.0f} s")
-        time.sleep(1)
-
-
 def _bare_drain(
     stack: BenchStack, count: int, prefix: str, *, processes: int, threads: int, latency_ms: float = 0
 ) -> dict[str, Any]:
@@ -271,7 +265,12 @@ def _bare_drain(
         stack.sandbox.reset_counters()
         worker = stack.bare_worker(threads=threads, processes=processes)
         try:
-            _wait_for_calls(stack, count)
+            # A bare message lost would leave the drain short for good: fail after 2 minutes
+            # without a call rather than wait out the hour.
+            def calls() -> int:
+                return int(stack.sandbox.stats()["ok"])  # type: ignore[union-attr]
+
+            wait_until(lambda: calls() >= count, 3600, 1, f"{count} bare calls", progress=calls, stall=120)
         finally:
             from bench.stack import _terminate
 
@@ -292,28 +291,29 @@ def _bare_drain(
 def throughput_fast(stack: BenchStack, sizes: Sizes, shape: str) -> Row:
     embedded = shape == EMBEDDED
     count = sizes.throughput_jobs
-    hub_rates, bare_rates, problems = [], [], []
-    for run in range(sizes.throughput_runs):
-        order = ("hub", "bare") if run % 2 == 0 else ("bare", "hub")
-        for name in order:
-            if name == "hub":
-                result = (
-                    _embedded_drain(stack, count, f"t{run}", overrides={})
-                    if embedded
-                    else _hub_drain(
-                        stack, count, f"t{run}", processes=1, threads=WORKER_THREADS, overrides={}
-                    )
-                )
-                if result["states"].get("completed") != count:
-                    problems.append(f"run {run + 1}: job states {result['states']}")
-                hub_rates.append(result["rate"])
-            else:
-                result = (
-                    _bare_drain(stack, count, f"b{run}", processes=0, threads=-EMBEDDED_THREADS)
-                    if embedded
-                    else _bare_drain(stack, count, f"b{run}", processes=1, threads=WORKER_THREADS)
-                )
-                bare_rates.append(result["rate"])
+    hub_rates: list[float] = []
+    bare_rates: list[float] = []
+    problems: list[str] = []
+
+    def via_hub(run: int) -> None:
+        result = (
+            _embedded_drain(stack, count, f"t{run}", overrides={})
+            if embedded
+            else _hub_drain(stack, count, f"t{run}", processes=1, threads=WORKER_THREADS, overrides={})
+        )
+        if result["states"].get("completed") != count:
+            problems.append(f"run {run + 1}: job states {result['states']}")
+        hub_rates.append(result["rate"])
+
+    def via_bare(run: int) -> None:
+        result = (
+            _bare_drain(stack, count, f"b{run}", processes=0, threads=-EMBEDDED_THREADS)
+            if embedded
+            else _bare_drain(stack, count, f"b{run}", processes=1, threads=WORKER_THREADS)
+        )
+        bare_rates.append(result["rate"])
+
+    _alternating(sizes.throughput_runs, via_hub, via_bare)
     hub, bare = median(hub_rates), median(bare_rates)
     threads = EMBEDDED_THREADS if embedded else WORKER_THREADS
     return Row(
@@ -351,42 +351,47 @@ def throughput_latency(stack: BenchStack, sizes: Sizes, shape: str) -> Row:
     processes, threads = (1, 200) if embedded else (2, 100)
     total_threads = processes * threads
     bound = total_threads * 1000 / LATENCY_MS
-    rates, in_flight, bare_rates, bare_flight, problems = [], [], [], [], []
+    rates: list[float] = []
+    in_flight: list[int] = []
+    bare_rates: list[float] = []
+    bare_flight: list[int] = []
+    problems: list[str] = []
     assert stack.sandbox is not None
-    for run in range(sizes.throughput_runs):
-        order = ("hub", "bare") if run % 2 == 0 else ("bare", "hub")
-        for name in order:
-            if name == "bare":
-                # the embedded baseline: the in-memory broker, in one process (processes=0)
-                bare = _bare_drain(
-                    stack,
-                    count,
-                    f"lb{run}",
-                    processes=0 if embedded else processes,
-                    threads=-threads if embedded else threads,
-                    latency_ms=LATENCY_MS,
-                )
-                bare_rates.append(bare["rate"])
-                bare_flight.append(bare["stats"]["in_flight_max"])
-                continue
-            if embedded:
-                overrides = {"WORKER_REST_CONCURRENCY": str(threads)}
-                result = _embedded_drain(stack, count, f"l{run}", overrides=overrides, latency_ms=LATENCY_MS)
-            else:
-                overrides = {"DB_POOL_MAX_SIZE": "20"}
-                result = _hub_drain(
-                    stack,
-                    count,
-                    f"l{run}",
-                    processes=processes,
-                    threads=threads,
-                    overrides=overrides,
-                    latency_ms=LATENCY_MS,
-                )
-            if result["states"].get("completed") != count:
-                problems.append(f"run {run + 1}: job states {result['states']}")
-            rates.append(result["rate"])
-            in_flight.append(result["stats"]["in_flight_max"])
+
+    def via_hub(run: int) -> None:
+        if embedded:
+            overrides = {"WORKER_REST_CONCURRENCY": str(threads)}
+            result = _embedded_drain(stack, count, f"l{run}", overrides=overrides, latency_ms=LATENCY_MS)
+        else:
+            overrides = {"DB_POOL_MAX_SIZE": "20"}
+            result = _hub_drain(
+                stack,
+                count,
+                f"l{run}",
+                processes=processes,
+                threads=threads,
+                overrides=overrides,
+                latency_ms=LATENCY_MS,
+            )
+        if result["states"].get("completed") != count:
+            problems.append(f"run {run + 1}: job states {result['states']}")
+        rates.append(result["rate"])
+        in_flight.append(result["stats"]["in_flight_max"])
+
+    def via_bare(run: int) -> None:
+        # the embedded baseline: the in-memory broker, in one process (processes=0)
+        bare = _bare_drain(
+            stack,
+            count,
+            f"lb{run}",
+            processes=0 if embedded else processes,
+            threads=-threads if embedded else threads,
+            latency_ms=LATENCY_MS,
+        )
+        bare_rates.append(bare["rate"])
+        bare_flight.append(bare["stats"]["in_flight_max"])
+
+    _alternating(sizes.throughput_runs, via_hub, via_bare)
     stack.sandbox.clear_faults()
     rate, bare_rate = median(rates), median(bare_rates)
     flight = max(in_flight)
