@@ -46,15 +46,24 @@ def encrypt(plaintext: str) -> str:
 def decrypt(ciphertext: str) -> str:
     if not ciphertext:
         return ""
+    value = _decrypted(tuple(settings.ENCRYPTION_KEYS), ciphertext)
+    register_secret(value)  # again on every use: the redactor forgets when it holds too many
+    return value
+
+
+@lru_cache(maxsize=4096)
+def _decrypted(keys: tuple[str, ...], ciphertext: str) -> str:
+    """A worker signs every call with the same few accounts' secrets: three decryptions (two
+    HMAC checks and AES each) per job, remembered instead. Under the keys they were read with,
+    so a key removed from FLICKRHUB_ENCRYPTION_KEYS no longer opens anything; a relinked
+    account has new ciphertexts. A failure is not remembered."""
     try:
-        value = _current().decrypt(ciphertext.encode()).decode()
+        return _fernet(keys).decrypt(ciphertext.encode()).decode()
     except InvalidToken:
         raise VaultError(
             "A stored secret cannot be decrypted with FLICKRHUB_ENCRYPTION_KEYS "
             "(was a key removed before `rotate_encryption_keys` ran?)."
         ) from None
-    register_secret(value)
-    return value
 
 
 def rotate(ciphertext: str) -> str:

@@ -8,6 +8,7 @@ of the logs.
 
 from __future__ import annotations
 
+import functools
 import logging.config
 import re
 import threading
@@ -87,17 +88,28 @@ _SECRET_TEXT_HINT = re.compile(r"oauth_|api_key=|bearer|fh_|whsec_|authorization
 
 
 def redact_text(text: str) -> str:
+    if len(text) < _MIN_SECRET:  # too short to hold any pattern's secret or a registered one
+        return text
     if _SECRET_TEXT_HINT.search(text):
         for pattern in _SECRET_TEXT_RES:
             text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
-    # Longest first: a secret that begins another must not leave the other's tail behind.
-    for secret in sorted(_secrets_in(text), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
+    found = _secrets_in(text)
+    if found:
+        # Longest first: a secret that begins another must not leave the other's tail behind.
+        for secret in sorted(found, key=len, reverse=True):
+            text = text.replace(secret, REDACTED)
     return text
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_secret_key(key: str) -> bool:
+    """Whether a key's value is never logged (an event's keys are a small, fixed set, so the
+    answer is remembered instead of searching the key on every line)."""
+    return bool(_SECRET_KEY_RE.search(key)) and key not in _NOT_SECRET_KEYS
+
+
 def _redact_value(key: str, value: Any) -> Any:
-    if key and _SECRET_KEY_RE.search(key) and key not in _NOT_SECRET_KEYS:
+    if key and _is_secret_key(key):
         return REDACTED if value not in (None, "", [], {}) else value
     if isinstance(value, str):
         return redact_text(value)

@@ -43,16 +43,27 @@ def param(model: type[models.Model], field_name: str, value: Any, *, using: str 
 def insert(instance: models.Model, *, using: str = "default") -> None:
     """INSERTs `instance` as `save(force_insert=True)` would, minus the signals (none of the
     hot-path models has receivers). An auto-increment id is left to the database and not read
-    back: for rows nobody reads again through this instance (the attempt log)."""
+    back: for rows nobody reads again through this instance (the attempt log).
+
+    A NULL value is left out of the statement unless its column has a database default (the
+    hub's have none): the database writes the same NULL, and a new job, 15 of whose 37 columns
+    are still empty, sends that many parameters fewer."""
     connection = connections[using]
     opts = instance._meta
     auto_id = instance.pk is None
-    fields = [f for f in opts.concrete_fields if not (auto_id and f.primary_key and f.db_returning)]
-    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
-    statement = _inserts.get((opts.label, connection.vendor, len(fields)))
+    fields, values = [], []
+    for f in opts.concrete_fields:
+        if auto_id and f.primary_key and f.db_returning:
+            continue
+        value = f.get_db_prep_save(f.pre_save(instance, True), connection)
+        if value is not None or f.has_db_default():
+            fields.append(f)
+            values.append(value)
+    key = (opts.label, connection.vendor, tuple(f.column for f in fields))
+    statement = _inserts.get(key)
     if statement is None:
         qn = connection.ops.quote_name
-        statement = _inserts[(opts.label, connection.vendor, len(fields))] = (
+        statement = _inserts[key] = (
             f"INSERT INTO {qn(opts.db_table)} ({', '.join(qn(str(f.column)) for f in fields)}) "  # noqa: S608
             f"VALUES ({', '.join(['%s'] * len(fields))})"
         )
@@ -62,7 +73,8 @@ def insert(instance: models.Model, *, using: str = "default") -> None:
     instance._state.db = using
 
 
-_inserts: dict[tuple[str, str, int], str] = {}
+# Per model, vendor and the columns a row has values for: a handful of shapes per model.
+_inserts: dict[tuple[str, str, tuple[str, ...]], str] = {}
 
 
 def update(

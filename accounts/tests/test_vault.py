@@ -10,6 +10,7 @@ from cryptography.fernet import Fernet
 from accounts import vault
 from accounts.models import FlickrAccount
 from accounts.services import account_link, api_client_create, flickr_app_get_or_create
+from flickrhub import logconfig
 from flickrhub.logconfig import redact_text
 
 TOKEN = "72157626318069415-087bfc7b5816092c"
@@ -54,6 +55,17 @@ def test_credentials_repr_hides_every_secret(account):
 def test_a_decrypted_secret_cannot_reach_a_log_line(account):
     account.credentials()
     assert TOKEN not in redact_text(f"GET https://x/?a=1 failed for {TOKEN}")
+
+
+def test_a_secret_used_again_is_redacted_even_after_the_redactor_forgot_it(account, monkeypatch):
+    account.credentials()  # decrypted once; the next use is remembered, not decrypted again
+    # The redactor forgets everything once it holds too many secrets (thousands of accounts).
+    monkeypatch.setattr(logconfig, "_known_secrets", set())
+    monkeypatch.setattr(logconfig, "_few", ())
+    monkeypatch.setattr(logconfig, "_by_start", {})
+    assert TOKEN in redact_text(f"failed for {TOKEN}")  # what it would leak had it forgotten
+    assert FlickrAccount.objects.get(pk=account.pk).credentials().token == TOKEN
+    assert TOKEN not in redact_text(f"failed for {TOKEN}")
 
 
 def test_rotation_re_encrypts_with_the_new_key_and_old_keys_still_read(account, settings):
