@@ -59,7 +59,7 @@ def insert(instance: models.Model, *, using: str = "default") -> None:
         if value is not None or f.has_db_default():
             fields.append(f)
             values.append(value)
-    key = (opts.label, connection.vendor, tuple(f.column for f in fields))
+    key = (opts.label, connection.vendor, tuple(str(f.column) for f in fields))
     statement = _inserts.get(key)
     if statement is None:
         qn = connection.ops.quote_name
