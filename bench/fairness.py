@@ -15,7 +15,9 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from bench.load import HubClient, percentile
+from bench import targets
+from bench.load import HubClient
+from bench.stats import jain, percentile
 
 if TYPE_CHECKING:
     from bench.rows import Row, Sizes
@@ -28,13 +30,6 @@ WINDOW_SECONDS, ALLOWED = 60.0, 600
 PER_HOUR = int(ALLOWED * 0.97 / WINDOW_SECONDS * 3600)
 # Quota use in the flood row is counted from here: the flood is being accepted before it.
 WARM_UP_SECONDS = 10.0
-
-
-def jain(values: list[float]) -> float:
-    """Jain's fairness index: 1 when every client got the same, 1/n when one got everything."""
-    if not values or not any(values):
-        return 1.0
-    return sum(values) ** 2 / (len(values) * sum(v * v for v in values))
 
 
 def _batch(client: HubClient, calls: list[dict[str, Any]]) -> int:
@@ -186,7 +181,7 @@ def fairness_flood(stack: BenchStack, sizes: Sizes) -> Row:
     seconds = 60.0 if sizes.quick else 120.0
     fair = _flood_run(stack, seconds, fair=True)
     fifo = _flood_run(stack, seconds, fair=False)
-    met = fair["p95"] < 5 and fair["used"] >= 0.95 and fair["refused"] == 0
+    met = targets.fairness_flood(fair["p95"], fair["light_jobs"], fair["used"], fair["refused"])
     return Row(
         "fairness-flood",
         f"fairness: a 10,000-job flood and two clients at 1 job/s ({seconds:g} s, {ALLOWED} calls/min)",
@@ -196,7 +191,7 @@ def fairness_flood(stack: BenchStack, sizes: Sizes) -> Row:
         f"first in, first out: light p95 wait {fifo['p95']:.1f} s ({fifo['light_done']} of "
         f"{fifo['light_jobs']} light jobs done); {fifo['used']:.1%} used",
         f"p95 {fifo['p95'] / max(fair['p95'], 0.001):.0f}× shorter",
-        "light p95 < 5 s; ≥ 95% of the quota used; 0 upstream 429s",
+        targets.FAIRNESS_FLOOD,
         met,
         [
             f"fair: light jobs {fair['light_done']} of {fair['light_jobs']} done, flood jobs done "
@@ -217,7 +212,7 @@ def fairness_equal(stack: BenchStack, sizes: Sizes) -> Row:
     backlog = int(ALLOWED * seconds / WINDOW_SECONDS)  # each alone could use the whole run
     fair = _equal_run(stack, seconds, fair=True, backlog=backlog)
     fifo = _equal_run(stack, seconds, fair=False, backlog=backlog)
-    met = fair["min_jain"] >= 0.95 and fair["used"] >= 0.95 and fair["refused"] == 0
+    met = targets.fairness_equal(fair["min_jain"], fair["used"], fair["refused"])
     return Row(
         "fairness-equal",
         f"fairness: 4 clients with equal demand ({seconds / 60:g} min)",
@@ -226,7 +221,7 @@ def fairness_equal(stack: BenchStack, sizes: Sizes) -> Row:
         f"{fair['refused']} upstream 429s",
         f"first in, first out: Jain index per minute ≥ {fifo['min_jain']:.3f}; {fifo['used']:.1%} used",
         f"{fair['min_jain'] / max(fifo['min_jain'], 0.001):.1f}×",
-        "Jain ≥ 0.95 every minute; ≥ 95% of the quota used; 0 upstream 429s",
+        targets.FAIRNESS_EQUAL,
         met,
         [
             "calls served per client per minute, fair: "

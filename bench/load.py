@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
 import subprocess
 import tempfile
 import threading
@@ -169,17 +168,6 @@ def timed(call: Callable[[], Any]) -> float:
     started = time.perf_counter()
     call()
     return (time.perf_counter() - started) * 1000
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0–100), nearest rank."""
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 def direct_flickr(sandbox_url: str, world: dict[str, str]) -> Any:
