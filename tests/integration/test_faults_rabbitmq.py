@@ -420,13 +420,17 @@ def test_sigterm_with_long_jobs_in_hand_finishes_or_hands_back_each_and_runs_non
     short_ids = [
         enqueue(hub, key, user_id, params={"marker": f"short-{i}"}).json()["data"]["job_id"] for i in range(2)
     ]
-    queued_ids = [
-        enqueue(hub, key, user_id, params={"marker": f"later-{i}"}).json()["data"]["job_id"] for i in range(6)
-    ]
+    # The four threads take these four first. The others are enqueued only once they have: two
+    # web processes publish after their 202s, each from its own thread, so messages enqueued
+    # one after the other can reach the queue in another order (CI saw a later job taken
+    # before a short one, which then never ran beside the other three).
     deadline = time.monotonic() + 30
     while Job.objects.filter(pk__in=long_ids + short_ids, state=JobState.RUNNING).count() < 4:
         assert time.monotonic() < deadline, "the worker never took four jobs"
-        time.sleep(0.1)
+        time.sleep(0.05)
+    queued_ids = [
+        enqueue(hub, key, user_id, params={"marker": f"later-{i}"}).json()["data"]["job_id"] for i in range(6)
+    ]
     time.sleep(0.3)
 
     stopping = time.monotonic()
