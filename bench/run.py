@@ -72,7 +72,8 @@ def render(
         "Flickr in its own process.",
         f"- **Runs**: medians of {sizes.runs} runs for `enqueue` and `added-latency`, of "
         f"{sizes.throughput_runs} for the two throughput rows (alternating which of figure and baseline "
-        "goes first); one run for the others.",
+        "goes first), their ratios the median of each run's own ratio to the baseline measured beside it; "
+        "one run for the others.",
     ]
     if note:
         lines.append(f"- **Note**: {note}")

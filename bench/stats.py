@@ -21,10 +21,26 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def share(figure: float, baseline: float) -> float:
-    """figure / baseline, or 0 when the baseline measured nothing: the row is then missed, and a
-    run that took half an hour still writes its report instead of dividing by zero."""
-    return figure / baseline if baseline > 0 else 0.0
+def share(figure: float, baseline: float, *, no_baseline: float = 0.0) -> float:
+    """figure / baseline, or `no_baseline` when the baseline measured nothing: 0 for a share
+    that must be large enough, infinity for one that must stay small, so that the row is missed
+    and a run that took half an hour still writes its report instead of dividing by zero."""
+    return figure / baseline if baseline > 0 else no_baseline
+
+
+def paired_ratio(figures: list[float], baselines: list[float], *, no_baseline: float = 0.0) -> float:
+    """The median of each run's figure over the same run's baseline. The two are measured side
+    by side in every run, so a machine that is slower in one run than in the next weighs on
+    both halves of that run's ratio alike; a ratio of the two medians would pair one run's
+    figure with another run's baseline."""
+    if len(figures) != len(baselines) or not figures:
+        raise ValueError(f"{len(figures)} figures and {len(baselines)} baselines do not pair up")
+    return median([share(f, b, no_baseline=no_baseline) for f, b in zip(figures, baselines, strict=True)])
+
+
+def ratios(figures: list[float], baselines: list[float]) -> list[float]:
+    """Each run's figure over its baseline, for the report."""
+    return [share(f, b) for f, b in zip(figures, baselines, strict=True)]
 
 
 def jain(values: list[float]) -> float:

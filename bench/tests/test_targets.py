@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench import targets
-from bench.stats import jain, median, percentile, share
+from bench.stats import jain, median, paired_ratio, percentile, ratios, share
 
 
 class TestPercentile:
@@ -58,30 +58,50 @@ class TestJain:
         assert jain([40.0, 20.0, 20.0, 20.0]) < 0.95 < jain([26.0, 25.0, 25.0, 24.0])
 
 
+class TestPairedRatio:
+    def test_each_run_is_compared_with_its_own_baseline(self):
+        # Run 2 was slow for both; a ratio of the medians (200 / 400 = 50%) would pair run 3's
+        # figure with run 1's baseline.
+        hub, baseline = [300.0, 100.0, 200.0], [400.0, 150.0, 500.0]
+        assert paired_ratio(hub, baseline) == pytest.approx(2 / 3)
+        assert ratios(hub, baseline) == pytest.approx([0.75, 2 / 3, 0.4])
+
+    def test_a_run_whose_baseline_measured_nothing_counts_as_the_given_worst_case(self):
+        assert paired_ratio([10.0], [0.0]) == 0.0
+        assert paired_ratio([10.0], [0.0], no_baseline=float("inf")) == float("inf")
+
+    def test_figures_and_baselines_that_do_not_pair_up_are_an_error(self):
+        with pytest.raises(ValueError):
+            paired_ratio([1.0, 2.0], [1.0])
+        with pytest.raises(ValueError):
+            paired_ratio([], [])
+
+
 class TestEnqueue:
     def test_met_at_sixty_percent_and_one_and_a_half_times_the_p99(self):
-        assert targets.enqueue(600, 1000, hub_p99=15.0, base_p99=10.0, errors=0)
+        assert targets.enqueue(0.6, 1.5, errors=0)
 
     def test_missed_just_under_sixty_percent(self):
-        assert not targets.enqueue(599, 1000, hub_p99=10.0, base_p99=10.0, errors=0)
+        assert not targets.enqueue(0.599, 1.0, errors=0)
 
     def test_missed_when_the_p99_is_too_long_whatever_the_rate(self):
-        assert not targets.enqueue(2000, 1000, hub_p99=15.1, base_p99=10.0, errors=0)
+        assert not targets.enqueue(2.0, 1.51, errors=0)
 
     def test_missed_when_any_answer_was_an_error(self):
-        assert not targets.enqueue(900, 1000, hub_p99=10.0, base_p99=10.0, errors=1)
+        assert not targets.enqueue(0.9, 1.0, errors=1)
 
-    def test_missed_when_the_baseline_measured_nothing(self):
-        assert not targets.enqueue(900, 0, hub_p99=10.0, base_p99=0.0, errors=0)
+    def test_a_run_whose_baseline_answered_nothing_misses_it(self):
+        p99 = paired_ratio([10.0, 10.0, 10.0], [10.0, 0.0, 0.0], no_baseline=float("inf"))
+        assert not targets.enqueue(paired_ratio([900.0] * 3, [1000.0, 0.0, 0.0]), p99, errors=0)
 
 
 class TestThroughput:
     def test_fast_upstream_met_at_sixty_percent_of_the_bare_actor(self):
-        assert targets.throughput(60.0, 100.0, problems=[])
-        assert not targets.throughput(59.9, 100.0, problems=[])
+        assert targets.throughput(0.6, problems=[])
+        assert not targets.throughput(0.599, problems=[])
 
     def test_a_job_that_did_not_complete_misses_the_row_whatever_the_rate(self):
-        assert not targets.throughput(100.0, 100.0, problems=["run 1: job states {'failed': 1}"])
+        assert not targets.throughput(1.0, problems=["run 1: job states {'failed': 1}"])
 
     def test_real_latency_needs_ninety_percent_of_the_bound_and_two_hundred_in_flight(self):
         assert targets.latency_throughput(900.0, 1000.0, in_flight=200, problems=[])
