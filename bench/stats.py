@@ -35,12 +35,12 @@ def paired_ratio(figures: list[float], baselines: list[float], *, no_baseline: f
     figure with another run's baseline."""
     if len(figures) != len(baselines) or not figures:
         raise ValueError(f"{len(figures)} figures and {len(baselines)} baselines do not pair up")
-    return median([share(f, b, no_baseline=no_baseline) for f, b in zip(figures, baselines, strict=True)])
+    return median(ratios(figures, baselines, no_baseline=no_baseline))
 
 
-def ratios(figures: list[float], baselines: list[float]) -> list[float]:
-    """Each run's figure over its baseline, for the report."""
-    return [share(f, b) for f, b in zip(figures, baselines, strict=True)]
+def ratios(figures: list[float], baselines: list[float], *, no_baseline: float = 0.0) -> list[float]:
+    """Each run's figure over its baseline (`share`), as the report lists them."""
+    return [share(f, b, no_baseline=no_baseline) for f, b in zip(figures, baselines, strict=True)]
 
 
 def jain(values: list[float]) -> float:
